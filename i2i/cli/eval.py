@@ -1,0 +1,60 @@
+"""`i2i eval MODEL --data DIR`: held-out metrics beside the copy-the-input baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from i2i.cli import app
+from i2i.errors import I2IError
+
+
+@app.command("eval")
+def evaluate(
+    model: str = typer.Argument(..., help="Run directory, .safetensors checkpoint or .onnx file."),
+    data: Path = typer.Option(..., help="Paired data folder (the layouts `i2i train pix2pix` reads)."),
+    split: str = typer.Option("test", help="Which split to score: test, val or train."),
+    to: str | None = typer.Option(None, help="Target domain (default: the model's first direction)."),
+    backend: str = typer.Option("auto", help="torch, onnx, or auto."),
+    samples: Path | None = typer.Option(None, help="Write an input | output | target PNG of the first pairs here."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
+    limit: int | None = typer.Option(None, min=1, help="Score only the first N pairs."),
+) -> None:
+    """Score a paired model on held-out pairs: L1 and PSNR (RGB in [0, 1]) against the target."""
+    from i2i.data.paired import find_pairs, read_pair
+    from i2i.evaluate import evaluate_pairs
+    from i2i.translate import load_backend
+
+    runner = load_backend(model, backend, to)
+    source, target = runner.direction.split("->")
+    if {source, target} != {"A", "B"}:
+        raise I2IError(f"eval scores paired A/B models; this model translates {runner.direction}")
+    _, files = find_pairs(data, split)
+    files = files[:limit] if limit else files
+    pairs = []
+    for a_path, b_path in files:
+        image_a, image_b = read_pair(a_path, b_path)
+        pairs.append((image_a, image_b, a_path.stem) if source == "A" else (image_b, image_a, a_path.stem))
+    scores = evaluate_pairs(runner, pairs, samples_path=samples)
+
+    table = Table(title=f"{runner.direction} on {data}/{split} ({scores.count} pairs)")
+    for column in ("", "L1 ↓", "PSNR dB ↑"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("model", f"{scores.model['l1']:.4f}", f"{scores.model['psnr']:.2f}")
+    table.add_row("copy input (baseline)", f"{scores.baseline['l1']:.4f}", f"{scores.baseline['psnr']:.2f}")
+    Console().print(table)
+    if samples is not None:
+        typer.echo(f"input | output | target → {samples}")
+    if json_path is not None:
+        result = {"model": model, "direction": runner.direction, "data": str(data), "split": split,
+                  "count": scores.count, "convention": "RGB in [0, 1], per-image mean; PSNR data range 1",
+                  "scores": scores.model, "baseline_copy_input": scores.baseline,
+                  "per_image": [{k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                                 for k, v in row.items()} for row in scores.per_image]}
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2))

@@ -1,0 +1,49 @@
+"""`i2i translate MODEL INPUT... --out DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from i2i.cli import app
+
+
+@app.command()
+def translate(
+    model: str = typer.Argument(..., help="Run directory, .safetensors checkpoint or exported .onnx file."),
+    inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or glob patterns."),
+    out: Path = typer.Option(..., help="Output folder; the input tree and file names are kept."),
+    to: str | None = typer.Option(None, help="Target domain (default: the model's first direction)."),
+    backend: str = typer.Option("auto", help="torch, onnx, or auto (onnx for .onnx files)."),
+    batch_size: int = typer.Option(4, min=1, help="Images per forward pass (images of equal size are batched)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda (torch backend)."),
+    workers: int = typer.Option(2, min=1, help="Threads decoding and encoding images."),
+) -> None:
+    """Translate images. Exit status 0: all written; 1: some inputs failed (each named); 2: usage error."""
+    from i2i.translate import collect_jobs, load_backend, translate_files
+
+    jobs = collect_jobs(inputs, out)
+    runner = load_backend(model, backend, to, device)
+    console = Console(stderr=True)
+    progress = Progress(TextColumn(f"[bold]{runner.direction}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, disable=not console.is_terminal)
+    with progress:
+        task = progress.add_task("translate", total=len(jobs), speed="")
+
+        def advance(count: int) -> None:
+            progress.advance(task, count)
+            elapsed = progress.tasks[0].elapsed or 1e-9
+            progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} img/s")
+
+        report = translate_files(runner, jobs, batch_size=batch_size, overwrite=overwrite, workers=workers,
+                                 on_progress=advance)
+    for _, reason in report.failed:
+        typer.echo(f"error: {reason}", err=True)
+    typer.echo(f"translated {len(report.written)} of {len(jobs)} images with {runner.description} → {out}")
+    if report.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,168 @@
+"""Reading and writing image files with every conversion stated (numpy + Pillow + OpenCV; no torch).
+
+Read: any Pillow format → float32 RGB in [0, 1] plus an optional alpha plane. The rules:
+- grayscale (1, L, I;16, I, F) is replicated to three channels;
+- 16-bit data is divided by 65535 — never clipped at 255 or truncated to its high byte (Pillow decodes
+  16-bit colour PNG/TIFF to 8 bits, so those files are decoded by OpenCV instead);
+- palette images are expanded (keeping palette transparency), CMYK/YCbCr/LAB are converted to RGB;
+- alpha is split off and the colour composited onto white (drawings on transparent backgrounds stay
+  white-backed); the caller may write the alpha back;
+- the EXIF orientation is applied, so a photo is translated the way viewers show it.
+Write: atomically (temporary file in the same folder, then rename), 8-bit unless asked for 16.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+WRITABLE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+Image.MAX_IMAGE_PIXELS = 1 << 30  # large scans are legitimate input; memory is bounded elsewhere
+
+
+class ImageReadError(ValueError):
+    """A file that is not a readable image; the message names the file and the reason."""
+
+
+@dataclass
+class ImageInfo:
+    mode: str          # Pillow's mode of the file as stored (e.g. "RGB", "L", "I;16", "RGBA")
+    bits: int          # 8 or 16 (32 for float/int32 data)
+    grayscale: bool
+    has_alpha: bool
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _png_or_tiff_is_16bit_colour(path: Path, image: Image.Image) -> bool:
+    if image.mode not in ("RGB", "RGBA"):
+        return False
+    if image.format == "PNG":
+        with path.open("rb") as handle:
+            header = handle.read(26)
+        return len(header) >= 26 and header[24] == 16  # IHDR bit depth
+    if image.format == "TIFF":
+        bits = image.tag_v2.get(258, (8,))
+        return max(bits if isinstance(bits, tuple) else (bits,)) == 16
+    return False
+
+
+def _read_16bit_colour(path: Path) -> np.ndarray:
+    import cv2  # OpenCV decodes 16-bit colour PNG/TIFF exactly; it comes with albumentations
+
+    data = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise ImageReadError(f"{path}: OpenCV could not decode this 16-bit image")
+    order = cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB
+    return cv2.cvtColor(data, order).astype(np.float32) / 65535.0
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, ImageInfo]:
+    """(rgb HxWx3 float32 in [0, 1], alpha HxW float32 or None, info). Raises ImageReadError."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if _png_or_tiff_is_16bit_colour(path, image):
+                data = _read_16bit_colour(path)
+                info = ImageInfo(image.mode + ";16", 16, grayscale=False, has_alpha=data.shape[2] == 4)
+            else:
+                image = ImageOps.exif_transpose(image)
+                data, info = _to_float(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, ImageReadError):
+            raise
+        reason = "not an image Pillow can read" if isinstance(error, UnidentifiedImageError) else str(error)
+        raise ImageReadError(f"{path}: {reason}") from None
+    if data.ndim == 2:
+        data = data[:, :, None]
+    alpha = None
+    if data.shape[2] in (2, 4):  # LA or RGBA: split off alpha, composite the colour onto white
+        alpha = data[:, :, -1]
+        data = data[:, :, :-1] * alpha[:, :, None] + (1.0 - alpha[:, :, None])
+    if data.shape[2] == 1:
+        data = np.repeat(data, 3, axis=2)
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise ImageReadError(f"{path}: image has zero size")
+    return np.ascontiguousarray(data, dtype=np.float32), alpha, info
+
+
+def _to_float(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA":
+        image = image.convert("RGBA")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
+        image = image.convert("RGB")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode == "La":
+        image = image.convert("LA")
+    array = np.asarray(image)
+    if mode.startswith("I;16") or (mode == "I" and array.max(initial=0) <= 65535 and array.min(initial=0) >= 0):
+        data, bits = array.astype(np.float32) / 65535.0, 16
+    elif mode == "I":
+        raise ValueError(f"32-bit integer data outside 0..65535 (range {array.min()}..{array.max()})")
+    elif mode == "F":
+        if array.min() < 0 or array.max() > 1:
+            raise ValueError(f"floating-point image must hold values in [0, 1], found {array.min():.3g}..{array.max():.3g}")
+        data, bits = array.astype(np.float32), 32
+    elif array.dtype == np.uint8:
+        data, bits = array.astype(np.float32) / 255.0, 8
+    else:
+        raise ValueError(f"unsupported pixel format {mode} ({array.dtype})")
+    channels = 1 if data.ndim == 2 else data.shape[2]
+    info = ImageInfo(mode, bits, grayscale=channels in (1, 2), has_alpha=channels in (2, 4))
+    return data, info
+
+
+def _atomic_target(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".i2i-tmp{path.suffix}", dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
+    """Write float RGB in [0, 1] (HxWx3) atomically; the format follows the extension.
+
+    Alpha is kept where the format has it (PNG, TIFF, WebP) and dropped for JPEG/BMP. `bits=16` writes
+    16-bit PNG/TIFF (through OpenCV, as Pillow cannot write 16-bit colour).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE_EXTENSIONS:
+        raise ValueError(f"{path}: cannot write {suffix!r} images; use one of {', '.join(WRITABLE_EXTENSIONS)}")
+    planes = [np.clip(rgb, 0.0, 1.0)]
+    if alpha is not None and suffix in (".png", ".tif", ".tiff", ".webp"):
+        planes.append(np.clip(alpha, 0.0, 1.0)[:, :, None])
+    data = np.concatenate(planes, axis=2)
+    temporary = _atomic_target(path)
+    try:
+        if bits == 16 and suffix in (".png", ".tif", ".tiff"):
+            import cv2
+
+            pixels = np.round(data * 65535.0).astype(np.uint16)
+            order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+            ok, encoded = cv2.imencode(suffix, cv2.cvtColor(pixels, order))
+            if not ok:
+                raise OSError(f"OpenCV could not encode {path}")
+            temporary.write_bytes(encoded.tobytes())
+        else:
+            pixels = np.round(data * 255.0).astype(np.uint8)
+            image = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+            options = {"quality": 95} if suffix in (".jpg", ".jpeg", ".webp") else {}
+            image.save(temporary, format=Image.registered_extensions()[suffix], **options)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,123 @@
+"""What every method shares: the recipe skeleton and the interface the one training loop drives.
+
+A method is a published training procedure (pix2pix, CycleGAN, ...). It builds its networks from a
+recipe and says what the losses are; the trainer (`i2i.train`) owns optimisation, schedules, EMA,
+logging, sampling, checkpoints and resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from i2i.preprocess import Preprocess
+
+
+@dataclass
+class DataConfig:
+    root: str = "data"                  # data folder (layouts: see i2i.data)
+    layout: str = "auto"                # auto | aligned (A|B side by side) | folders (A/ and B/)
+    direction: str = "AtoB"             # AtoB or BtoA
+    load_size: int | None = None        # resize side before the random crop; None → image_size × 286/256
+    flip: bool = True                   # random horizontal flip (same for both images of a pair)
+    num_workers: int = 0                # DataLoader worker processes (0 = decode in the training process)
+
+
+@dataclass
+class OptimizerConfig:
+    lr_g: float = 2e-4                  # Adam learning rates of generators and discriminators
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+
+
+@dataclass
+class ScheduleConfig:
+    decay_start: float = 0.5            # fraction of the steps at constant LR, then linear decay towards 0
+
+
+@dataclass
+class LogConfig:
+    log_every: int = 50                 # steps between metrics.csv rows
+    sample_every: int = 500             # steps between sample grids (samples/step_*.png)
+    checkpoint_every: int = 1000        # steps between checkpoints + resume state
+    num_samples: int = 8                # fixed inputs in each sample grid
+    keep_checkpoints: int = 3           # newest step checkpoints kept (0 keeps all)
+
+
+@dataclass
+class InferenceConfig:
+    # How BatchNorm layers normalise at inference (translate, export, samples):
+    # per_image — statistics of each image, as the reference pix2pix runs at test time with batch 1
+    #             (BatchNorm in train mode ≡ InstanceNorm with BatchNorm's scale/shift); batch-independent.
+    # running   — the running averages gathered during training (PyTorch eval mode).
+    batchnorm: str = "per_image"
+
+
+@dataclass
+class Recipe:
+    method: str = ""
+    seed: int = 0
+    steps: int = 1000                   # optimisation steps (one batch each)
+    batch_size: int = 1
+    image_size: int = 256               # side of the training crops
+    device: str = "auto"                # auto | cpu | cuda
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    ema_decay: float = 0.0              # EMA of generator weights for checkpoints (0 disables)
+    log: LogConfig = field(default_factory=LogConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+
+
+class Method(nn.Module):
+    """Interface between a paper's training procedure and the generic trainer.
+
+    Subclasses set `Recipe`, `data_kind` and build `generators` / `discriminators` (ModuleDicts keyed
+    by the paper's names). The trainer calls, each step: `generator_losses` (the discriminators are
+    frozen), steps the generator optimiser, then `discriminator_losses` with the detached fakes and
+    steps the discriminator optimiser. Losses are returned by name and weighted by
+    `recipe.loss_weights` in the trainer, the only place where weights apply.
+    """
+
+    Recipe: ClassVar[type[Recipe]]
+    data_kind: ClassVar[str]
+    generators: nn.ModuleDict
+    discriminators: nn.ModuleDict
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        raise NotImplementedError  # abstract: every method defines its losses
+
+    def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
+        raise NotImplementedError  # abstract
+
+    def exported_generators(self, generators: nn.ModuleDict | None = None) -> dict[str, nn.Module]:
+        """Direction name ("A->B") → generator, from `generators` (e.g. the EMA copy) or our own."""
+        raise NotImplementedError  # abstract
+
+    def domains(self) -> list[str]:
+        raise NotImplementedError  # abstract
+
+    def preprocess(self) -> Preprocess:
+        raise NotImplementedError  # abstract
+
+    def sample_columns(self, images: dict[str, Tensor], translate: Callable[[str, Tensor], Tensor]) -> list[Tensor]:
+        """Columns of the sample grid, left to right, from a batch of fixed inputs in [0, 1].
+        `translate(direction, images)` runs the deployed generator (as `i2i translate` would)."""
+        raise NotImplementedError  # abstract
+
+    def validate(self) -> None:
+        """Raise I2IError for recipe combinations the method cannot train."""
+
+    def header(self) -> dict[str, Any]:
+        """Method-specific checkpoint header fields (conditioning, ...)."""
+        return {}

@@ -1,0 +1,44 @@
+"""Networks only. Checkpoints name an architecture from `ARCHITECTURES` and store its config."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from torch import nn
+
+from i2i.models.patchgan import PatchGAN, PatchGANConfig
+from i2i.models.unet import UNetConfig, UNetGenerator
+
+ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
+    "unet": (UNetConfig, UNetGenerator),
+    "patchgan": (PatchGANConfig, PatchGAN),
+}
+
+
+def build(architecture: str, config: dict[str, Any]) -> nn.Module:
+    """Build a network from its registry name and a config dict; unknown names or fields raise."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    config_cls, module_cls = ARCHITECTURES[architecture]
+    known = {f.name for f in fields(config_cls)}
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"{architecture} config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
+    return module_cls(config_cls(**config))
+
+
+def architecture_name(module: nn.Module) -> str:
+    for name, (_, module_cls) in ARCHITECTURES.items():
+        if type(module) is module_cls:
+            return name
+    raise ValueError(f"{type(module).__name__} is not in ARCHITECTURES")
+
+
+def describe(module: nn.Module) -> dict[str, Any]:
+    """{"architecture": name, "config": {...}}: what a checkpoint stores to rebuild `module`."""
+    return {"architecture": architecture_name(module), "config": asdict(module.config)}
+
+
+__all__ = ["ARCHITECTURES", "PatchGAN", "PatchGANConfig", "UNetConfig",
+           "UNetGenerator", "build", "describe"]

@@ -1,0 +1,288 @@
+"""The one training loop, for every method.
+
+Per step: generator losses (discriminators frozen) → weighted sum → G optimiser step → EMA update;
+discriminator losses on the detached fakes → D step; then both LR schedules. Around it: metrics.csv,
+sample grids of fixed inputs, self-describing checkpoints, an exact resume state, and a clean stop
+on Ctrl-C / SIGTERM at a step boundary (the state saved is that of a finished step).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
+
+from i2i.checkpoint import atomic_write, load_state, make_header, save_checkpoint, save_state
+from i2i.config import to_dict
+from i2i.data import build_dataset
+from i2i.errors import I2IError
+from i2i.inference_model import InferenceModel
+from i2i.methods.base import Method
+from i2i.train.batches import StepBatchSampler
+from i2i.train.ema import EMA
+from i2i.train.run_files import MetricsLog, write_grid
+from i2i.train.schedule import constant_then_linear
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise I2IError("--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise I2IError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def weighted_total(losses: dict[str, Tensor], weights: dict[str, float]) -> Tensor:
+    """Σ weight · loss over the named terms; a term without a weight is an error, not a silent 1."""
+    missing = [name for name in losses if name not in weights]
+    if missing:
+        raise I2IError(f"loss terms {missing} have no weight in recipe.loss_weights ({sorted(weights)})")
+    return sum(weights[name] * value for name, value in losses.items())
+
+
+class _StopRequest:
+    """First Ctrl-C or SIGTERM asks the loop to stop after the current step; a second Ctrl-C aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside some test runners): keep defaults
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    def __init__(self, method: Method, run_dir: str | Path, console: Console | None = None) -> None:
+        self.method = method
+        self.recipe = recipe = method.recipe
+        self.run_dir = Path(run_dir)
+        self.console = console or Console(stderr=True)
+        self.device = resolve_device(recipe.device)
+        method.validate()
+
+        torch.manual_seed(recipe.seed)
+        random.seed(recipe.seed)
+        method.to(self.device)
+        opt = recipe.optimizer
+        betas = (opt.beta1, opt.beta2)
+        self.optimizer_g = torch.optim.Adam(method.generators.parameters(), lr=opt.lr_g, betas=betas,
+                                            weight_decay=opt.weight_decay)
+        self.optimizer_d = torch.optim.Adam(method.discriminators.parameters(), lr=opt.lr_d, betas=betas,
+                                            weight_decay=opt.weight_decay)
+        schedule = constant_then_linear(recipe.steps, recipe.schedule.decay_start)
+        self.scheduler_g = torch.optim.lr_scheduler.LambdaLR(self.optimizer_g, schedule)
+        self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, schedule)
+        self.ema = EMA(method.generators, recipe.ema_decay) if recipe.ema_decay > 0 else None
+
+        self.preprocess = method.preprocess()
+        self.dataset = build_dataset(method.data_kind, recipe.data, self.preprocess, "train", augment=True)
+        self.sample_images = self._fixed_samples()
+        self.step = 0
+        self.metrics = MetricsLog(self.run_dir / "metrics.csv")
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def _fixed_samples(self) -> dict[str, Tensor]:
+        """The first `num_samples` held-out pairs (test, else val, else train), un-augmented, in [0, 1]."""
+        for split in ("test", "val", "train"):
+            try:
+                dataset = build_dataset(self.method.data_kind, self.recipe.data, self.preprocess, split, augment=False)
+                break
+            except I2IError:
+                continue
+        count = min(self.recipe.log.num_samples, len(dataset))
+        items = [dataset[i] for i in range(count)]
+        mean = torch.tensor(self.preprocess.mean).view(1, -1, 1, 1)
+        std = torch.tensor(self.preprocess.std).view(1, -1, 1, 1)
+        return {key: torch.stack([item[key] for item in items]) * std + mean
+                for key, value in items[0].items() if isinstance(value, Tensor)}
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "step": self.step,
+            "recipe_json": json.dumps(to_dict(self.recipe)),
+            "method": self.method.state_dict(),
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict(),
+            "scheduler_g": self.scheduler_g.state_dict(),
+            "scheduler_d": self.scheduler_d.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_python": list(random.getstate()[1]),
+        }
+        if torch.cuda.is_available():
+            state["rng_cuda"] = torch.cuda.get_rng_state_all()
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.method.load_state_dict(state["method"])
+        self.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.optimizer_d.load_state_dict(state["optimizer_d"])
+        self.scheduler_g.load_state_dict(state["scheduler_g"])
+        self.scheduler_d.load_state_dict(state["scheduler_d"])
+        if self.ema is not None:
+            if "ema" not in state:
+                raise I2IError("the resume state has no EMA weights, but the recipe enables ema_decay")
+            self.ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["rng_torch"])
+        random.setstate((3, tuple(state["rng_python"]), None))
+        if "rng_cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.step = int(state["step"])
+
+    def resume(self) -> None:
+        self.load_state_dict(load_state(self.run_dir / "state.pt"))
+        self.metrics.truncate_after(self.step)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        method, weights = self.method, self.recipe.loss_weights
+        method.train()
+        method.discriminators.requires_grad_(False)
+        generator_losses, fakes = method.generator_losses(batch)
+        generator_total = weighted_total(generator_losses, weights)
+        self.optimizer_g.zero_grad(set_to_none=True)
+        generator_total.backward()
+        self.optimizer_g.step()
+        if self.ema is not None:
+            self.ema.update(method.generators)
+        method.discriminators.requires_grad_(True)
+
+        discriminator_losses = method.discriminator_losses(batch, {k: v.detach() for k, v in fakes.items()})
+        row = {f"G/{name}": value.item() for name, value in generator_losses.items()}
+        row["G/total"] = generator_total.item()
+        if discriminator_losses:  # {} means: no discriminator update this step
+            discriminator_total = weighted_total(discriminator_losses, weights)
+            self.optimizer_d.zero_grad(set_to_none=True)
+            discriminator_total.backward()
+            self.optimizer_d.step()
+            row.update({f"D/{name}": value.item() for name, value in discriminator_losses.items()})
+            row["D/total"] = discriminator_total.item()
+        row["lr_g"] = self.optimizer_g.param_groups[0]["lr"]
+        row["lr_d"] = self.optimizer_d.param_groups[0]["lr"]
+        self.scheduler_g.step()
+        self.scheduler_d.step()
+        bad = [name for name, value in row.items() if not math.isfinite(value)]
+        if bad:
+            raise I2IError(f"non-finite loss {bad} at step {self.step + 1}; the last checkpoint in "
+                           f"{self.run_dir / 'checkpoints'} is intact — lower the learning rate and --resume")
+        return row
+
+    def _loader(self) -> DataLoader:
+        recipe = self.recipe
+        sampler = StepBatchSampler(len(self.dataset), recipe.batch_size, recipe.seed, self.step, recipe.steps)
+        # Our own generator: creating the loader must not consume the global RNG (dropout draws from it).
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=recipe.data.num_workers,
+                          generator=torch.Generator(), pin_memory=self.device.type == "cuda",
+                          persistent_workers=False)
+
+    def fit(self) -> bool:
+        """Train to `recipe.steps`. Returns False if stopped early by a signal (state saved)."""
+        recipe, log = self.recipe, self.recipe.log
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.run_dir / "recipe.json", lambda t: t.write_text(json.dumps(to_dict(recipe), indent=2)))
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+                            console=self.console, disable=not self.console.is_terminal)
+        started, started_step = time.monotonic(), self.step
+        finished = True
+        with _StopRequest() as stop, progress:
+            task = progress.add_task(recipe.method, total=recipe.steps, completed=self.step, speed="", losses="")
+            for batch in self._loader():
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, Tensor)}
+                row = self.train_step(batch)
+                self.step += 1
+                elapsed = time.monotonic() - started
+                speed = (self.step - started_step) / max(elapsed, 1e-9)
+                if self.step % log.log_every == 0 or self.step == recipe.steps:
+                    self.metrics.append({"step": self.step, "time": round(elapsed, 3), **row})
+                    if not self.console.is_terminal:
+                        self.console.print(f"step {self.step}/{recipe.steps}  {speed:.2f} it/s  " + _short(row))
+                progress.update(task, completed=self.step, speed=f"{speed:.2f} it/s", losses=_short(row))
+                if self.step % log.sample_every == 0:
+                    self.write_samples()
+                if self.step % log.checkpoint_every == 0 and self.step < recipe.steps:
+                    self.save()
+                if stop.requested:
+                    finished = self.step >= recipe.steps
+                    break
+        if self.step % log.sample_every:
+            self.write_samples()
+        self.save(finished=self.step >= recipe.steps)
+        if not finished:
+            self.console.print(f"stopped at step {self.step}/{recipe.steps}; state saved — continue with "
+                               f"`i2i train {recipe.method} --out {self.run_dir} --resume`")
+        return finished
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def deployed(self, direction: str) -> InferenceModel:
+        generators = self.ema.module if self.ema is not None else self.method.generators
+        generator = self.method.exported_generators(generators)[direction]
+        return InferenceModel(generator, self.preprocess, self.recipe.inference.batchnorm).to(self.device)
+
+    @torch.no_grad()
+    def write_samples(self) -> None:
+        models: dict[str, InferenceModel] = {}
+
+        def translate(direction: str, images: Tensor) -> Tensor:
+            if direction not in models:
+                models[direction] = self.deployed(direction)
+            return models[direction](images.to(self.device)).cpu()
+
+        columns = self.method.sample_columns(self.sample_images, translate)
+        write_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png",
+                   [column.permute(0, 2, 3, 1).numpy() for column in columns])
+
+    def save(self, finished: bool = False) -> Path:
+        """Checkpoint (EMA weights if enabled) + resume state; keeps the newest `keep_checkpoints`."""
+        generators = self.ema.module if self.ema is not None else self.method.generators
+        exported = self.method.exported_generators(generators)
+        header = make_header(
+            self.recipe.method, self.method.domains(), exported, self.preprocess,
+            inference=asdict(self.recipe.inference), recipe=to_dict(self.recipe),
+            trained={"steps": self.step, "finished": finished, "ema": self.ema is not None,
+                     "saved": time.strftime("%Y-%m-%dT%H:%M:%S")},
+            conditioning=self.method.header(),
+        )
+        path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.safetensors"
+        save_checkpoint(path, exported, header)
+        save_state(self.run_dir / "state.pt", self.state_dict())
+        keep = self.recipe.log.keep_checkpoints
+        if keep > 0:
+            for old in sorted((self.run_dir / "checkpoints").glob("step_*.safetensors"))[:-keep]:
+                old.unlink()
+        return path
+
+
+def _short(row: dict[str, float]) -> str:
+    return "  ".join(f"{k}={v:.3g}" for k, v in row.items() if k.startswith(("G/", "D/")) and not k.endswith("total"))

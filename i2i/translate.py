@@ -1,0 +1,256 @@
+"""Checkpoint or ONNX file → translated image files, batched and streamed.
+
+- Inputs: files, folders (recursive) and glob patterns. Outputs mirror the input tree under OUT with
+  the same names; a file is never overwritten unless asked, and two inputs may not map to one output.
+- Any size: each image is reflect-padded to the generator's multiple and the output cropped back —
+  never resized. Images of equal size are batched together.
+- Streaming: a thread pool decodes ahead (bounded), the model runs in the main thread, another pool
+  encodes and writes (atomically). Memory holds at most a few batches whatever the number of files.
+- Bad files: each is named once, the rest are still written; the caller exits with status 1.
+- The ONNX backend needs numpy + onnxruntime only: this module imports torch only for the torch backend.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from i2i.errors import I2IError
+from i2i.images import WRITABLE_EXTENSIONS, ImageReadError, is_image_file, read_image, write_image
+from i2i.preprocess import Preprocess, from_batch, pad_to_multiple, to_batch
+
+
+# -- inputs and outputs -----------------------------------------------------------------------------
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+
+def collect_jobs(inputs: Iterable[str], out_dir: str | Path) -> list[Job]:
+    """Map every input image to its output path; folders keep their inner tree, globs their
+    path below the pattern's fixed prefix, single files their name."""
+    out_dir = Path(out_dir)
+    jobs: list[Job] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+            if not files:
+                raise I2IError(f"input folder {path} holds no images ({', '.join(e for e in ('.png', '.jpg', '.tif'))}, …)")
+            jobs += [Job(f, out_dir / f.relative_to(path)) for f in files]
+        elif path.is_file():
+            jobs.append(Job(path, out_dir / path.name))
+        elif glob.has_magic(item):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            files = [m for m in matches if m.is_file() and is_image_file(m)]
+            if not files:
+                raise I2IError(f"pattern {item!r} matches no image files")
+            base = Path(item.split("*")[0].split("?")[0].split("[")[0])
+            base = base if item.endswith(("/", "\\")) or base.is_dir() else base.parent
+            jobs += [Job(f, out_dir / _relative_or_name(f, base)) for f in files]
+        else:
+            raise I2IError(f"input {item} does not exist")
+    for job in jobs:
+        if job.target.suffix.lower() not in WRITABLE_EXTENSIONS:
+            job.target = job.target.with_suffix(".png")
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        if job.target in seen and seen[job.target] != job.source:
+            raise I2IError(f"{seen[job.target]} and {job.source} would both be written to {job.target}; "
+                           f"translate them into different --out folders")
+        seen[job.target] = job.source
+    unique = {job.target: job for job in jobs}  # the same file given twice is translated once
+    return list(unique.values())
+
+
+def _relative_or_name(path: Path, base: Path) -> Path:
+    try:
+        return path.relative_to(base)
+    except ValueError:
+        return Path(path.name)
+
+
+# -- backends ---------------------------------------------------------------------------------------
+@dataclass
+class Backend:
+    """A deployed generator: N×3×H×W float32 in [0, 1] → N×3×(H·scale)×(W·scale) in [0, 1]."""
+
+    run: Callable[[np.ndarray], np.ndarray]
+    preprocess: Preprocess
+    direction: str
+    description: str
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def torch_backend(model: str | Path, to: str | None = None, device: str = "auto") -> Backend:
+    import torch
+
+    from i2i.checkpoint import load_checkpoint
+    from i2i.inference_model import InferenceModel
+
+    checkpoint = load_checkpoint(model)
+    direction = checkpoint.direction(to)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise I2IError("--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine")
+    batchnorm = checkpoint.header.get("inference", {}).get("batchnorm", "per_image")
+    network = InferenceModel(checkpoint.generator(direction), checkpoint.preprocess, batchnorm).to(device)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return network(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+
+    return Backend(run, checkpoint.preprocess, direction, f"torch ({device}) {checkpoint.path}", checkpoint.header)
+
+
+def onnx_providers() -> list[str]:
+    """onnxruntime execution providers in order of preference, among those installed."""
+    import onnxruntime
+
+    preferred = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider",
+                 "DmlExecutionProvider", "CPUExecutionProvider"]
+    available = onnxruntime.get_available_providers()
+    return [p for p in preferred if p in available] or available
+
+
+def onnx_backend(model: str | Path, to: str | None = None) -> Backend:
+    import onnxruntime
+
+    path = Path(model)
+    if not path.is_file():
+        raise I2IError(f"model {path} does not exist")
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=onnx_providers())
+    except Exception as error:  # onnxruntime raises its own exception types for bad files
+        raise I2IError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0]})") from None
+    metadata = session.get_modelmeta().custom_metadata_map
+    if "i2i" not in metadata:
+        raise I2IError(f"{path}: ONNX file without i2i metadata (export it with `i2i export`)")
+    header = json.loads(metadata["i2i"])
+    direction = metadata.get("i2i.direction", "")
+    if to is not None and direction.split("->")[-1] != to:
+        raise I2IError(f"{path} translates {direction}, not into {to!r} (export another direction with --to)")
+    input_name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(None, {input_name: batch})[0]
+
+    preprocess = Preprocess.from_dict(header["preprocess"])
+    return Backend(run, preprocess, direction, f"onnxruntime ({session.get_providers()[0]}) {path}", header)
+
+
+def load_backend(model: str | Path, backend: str = "auto", to: str | None = None, device: str = "auto") -> Backend:
+    """`auto` picks onnxruntime for `.onnx` files and torch for checkpoints/run directories."""
+    is_onnx = str(model).lower().endswith(".onnx")
+    if backend == "auto":
+        backend = "onnx" if is_onnx else "torch"
+    if backend == "onnx":
+        if not is_onnx:
+            raise I2IError(f"--backend onnx needs an exported .onnx MODEL (make one with `i2i export {model} --out …`)")
+        return onnx_backend(model, to)
+    if backend == "torch":
+        if is_onnx:
+            raise I2IError(f"{model} is an ONNX file: use --backend onnx (or auto)")
+        return torch_backend(model, to, device)
+    raise I2IError(f"--backend must be auto, torch or onnx, got {backend!r}")
+
+
+# -- the pipeline -----------------------------------------------------------------------------------
+@dataclass
+class Report:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Decoded:
+    job: Job
+    rgb: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    error: str | None = None
+
+
+def _decode(job: Job) -> _Decoded:
+    try:
+        rgb, alpha, _ = read_image(job.source)
+        return _Decoded(job, rgb, alpha)
+    except ImageReadError as error:
+        return _Decoded(job, error=str(error))
+    except MemoryError:
+        return _Decoded(job, error=f"{job.source}: too large to decode in memory")
+
+
+def _batches(decoded: Iterator[_Decoded], batch_size: int, report: Report) -> Iterator[list[_Decoded]]:
+    """Group consecutive images of the same size; a size change or a full batch flushes."""
+    pending: list[_Decoded] = []
+    for item in decoded:
+        if item.error is not None:
+            report.failed.append((item.job.source, item.error))
+            continue
+        if pending and (item.rgb.shape != pending[0].rgb.shape or len(pending) == batch_size):
+            yield pending
+            pending = []
+        pending.append(item)
+    if pending:
+        yield pending
+
+
+def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, overwrite: bool = False,
+                    workers: int = 2, on_progress: Callable[[int], None] | None = None) -> Report:
+    """Run `backend` over `jobs`, writing each output atomically. Never raises for a bad input file."""
+    if not overwrite:
+        existing = [job.target for job in jobs if job.target.exists()]
+        if existing:
+            raise I2IError(f"{existing[0]} already exists ({len(existing)} of {len(jobs)} outputs would be "
+                           f"overwritten); pass --overwrite or choose another --out")
+    report = Report()
+    multiple, scale = backend.preprocess.multiple_of, backend.preprocess.scale
+    lookahead = max(2 * batch_size, 4)
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as decoder, \
+            ThreadPoolExecutor(workers, thread_name_prefix="encode") as encoder:
+        writes: list[tuple[Job, Future]] = []
+
+        def decoded_stream() -> Iterator[_Decoded]:
+            queue: list[Future] = []
+            for job in jobs:
+                queue.append(decoder.submit(_decode, job))
+                if len(queue) >= lookahead:
+                    yield queue.pop(0).result()
+            for future in queue:
+                yield future.result()
+
+        for batch in _batches(decoded_stream(), batch_size, report):
+            height, width = batch[0].rgb.shape[:2]
+            inputs = to_batch([pad_to_multiple(item.rgb, multiple) for item in batch])
+            outputs = from_batch(backend.run(inputs))
+            for item, output in zip(batch, outputs, strict=True):
+                output = output[: height * scale, : width * scale]
+                alpha = item.alpha if scale == 1 else None
+                writes.append((item.job, encoder.submit(write_image, item.job.target, output, alpha)))
+            # Bound memory: wait for writes older than a few batches before decoding further.
+            while len(writes) > lookahead:
+                _finish_write(*writes.pop(0), report, on_progress)
+        for job, future in writes:
+            _finish_write(job, future, report, on_progress)
+    if on_progress is not None and report.failed:
+        on_progress(len(report.failed))
+    return report
+
+
+def _finish_write(job: Job, future: Future, report: Report, on_progress: Callable[[int], None] | None) -> None:
+    try:
+        future.result()
+        report.written.append(job.target)
+    except OSError as error:
+        report.failed.append((job.source, f"{job.target}: cannot write ({error})"))
+    if on_progress is not None:
+        on_progress(1)

@@ -1,0 +1,52 @@
+import pytest
+
+from i2i.config import from_dict, load_preset, override, parse_sets, to_dict
+from i2i.errors import I2IError
+from i2i.methods import Pix2PixRecipe
+
+
+def test_defaults_are_the_paper_settings():
+    recipe = Pix2PixRecipe()
+    assert recipe.loss_weights["l1"] == 100.0 and recipe.gan_objective == "vanilla"
+    assert (recipe.optimizer.lr_g, recipe.optimizer.beta1, recipe.optimizer.beta2) == (2e-4, 0.5, 0.999)
+    assert recipe.batch_size == 1 and recipe.generator.num_downs == 8 and recipe.discriminator.n_layers == 3
+    assert recipe.generator.dropout == 0.5 and recipe.generator.init_gain == 0.02
+
+
+def test_set_overrides_are_typed():
+    recipe = override(Pix2PixRecipe(), parse_sets(["generator.ngf=32", "optimizer.lr_g=1e-4", "data.flip=false",
+                                                   "loss_weights.l1=50", "data.load_size=none"]))
+    assert recipe.generator.ngf == 32 and recipe.optimizer.lr_g == 1e-4 and recipe.data.flip is False
+    assert recipe.loss_weights == {"adversarial": 1.0, "l1": 50.0, "disc_real": 0.5, "disc_fake": 0.5}
+    assert recipe.data.load_size is None
+
+
+@pytest.mark.parametrize("item, message", [
+    ("generator.ngff=3", "unknown recipe key 'generator.ngff'"),
+    ("generator.ngf=3.5", "generator.ngf: expected an integer"),
+    ("data.flip=maybe", "data.flip: expected true or false"),
+    ("steps", "--set expects key=value"),
+])
+def test_bad_overrides_fail_at_once(item, message):
+    with pytest.raises(I2IError, match=message):
+        override(Pix2PixRecipe(), parse_sets([item]))
+
+
+def test_round_trip_through_dict():
+    recipe = override(Pix2PixRecipe(), {"generator": {"ngf": 8}, "steps": 7})
+    assert from_dict(Pix2PixRecipe, to_dict(recipe)) == recipe
+
+
+def test_presets_in_the_repository_resolve():
+    for name in ("pix2pix-shapes", "pix2pix-facades"):
+        preset = load_preset(f"recipes/{name}.toml")
+        assert preset.pop("method") == "pix2pix"
+        override(Pix2PixRecipe(), preset)
+    facades = override(Pix2PixRecipe(), {k: v for k, v in load_preset("recipes/pix2pix-facades.toml").items()
+                                         if k != "method"})
+    assert facades.data.direction == "BtoA" and facades.steps == 80_000
+
+
+def test_missing_preset_is_a_clear_error(tmp_path):
+    with pytest.raises(I2IError, match="does not exist"):
+        load_preset(tmp_path / "nope.toml")
