@@ -98,7 +98,7 @@ def test_pix2pix_l1_overfits_two_pairs(paired_data):
     batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("A", "B")}
     optimizer = torch.optim.Adam(method.generators.parameters(), lr=2e-3)
     before = F.l1_loss(method.generators["generator"](batch["A"]), batch["B"]).item()
-    for _ in range(150):
+    for _ in range(300):
         losses, _ = method.generator_losses(batch)
         optimizer.zero_grad()
         losses["l1"].backward()

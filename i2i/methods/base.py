@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from i2i.preprocess import Preprocess
@@ -93,6 +94,8 @@ class Method(nn.Module):
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
         self.recipe = recipe
+        # Network initialisation is part of the recipe: the same seed builds the same weights.
+        torch.manual_seed(recipe.seed)
 
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         raise NotImplementedError  # abstract: every method defines its losses
