@@ -7,6 +7,7 @@ logging, sampling, checkpoints and resume.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -76,7 +77,7 @@ class Recipe:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
-class Method(nn.Module):
+class Method(nn.Module, metaclass=abc.ABCMeta):
     """Interface between a paper's training procedure and the generic trainer.
 
     Subclasses set `Recipe`, `data_kind` and build `generators` / `discriminators` (ModuleDicts keyed
@@ -97,26 +98,30 @@ class Method(nn.Module):
         # Network initialisation is part of the recipe: the same seed builds the same weights.
         torch.manual_seed(recipe.seed)
 
+    @abc.abstractmethod
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        raise NotImplementedError  # abstract: every method defines its losses
+        """(named generator losses, named fakes) for one batch."""
 
+    @abc.abstractmethod
     def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
-        raise NotImplementedError  # abstract
+        """Named discriminator losses on real data and the detached `fakes`; {} skips D this step."""
 
+    @abc.abstractmethod
     def exported_generators(self, generators: nn.ModuleDict | None = None) -> dict[str, nn.Module]:
         """Direction name ("A->B") → generator, from `generators` (e.g. the EMA copy) or our own."""
-        raise NotImplementedError  # abstract
 
+    @abc.abstractmethod
     def domains(self) -> list[str]:
-        raise NotImplementedError  # abstract
+        """Domain names, in the order the data names them (e.g. ["A", "B"])."""
 
+    @abc.abstractmethod
     def preprocess(self) -> Preprocess:
-        raise NotImplementedError  # abstract
+        """The image ⇄ tensor contract the networks are trained with (stored in checkpoints)."""
 
+    @abc.abstractmethod
     def sample_columns(self, images: dict[str, Tensor], translate: Callable[[str, Tensor], Tensor]) -> list[Tensor]:
         """Columns of the sample grid, left to right, from a batch of fixed inputs in [0, 1].
         `translate(direction, images)` runs the deployed generator (as `i2i translate` would)."""
-        raise NotImplementedError  # abstract
 
     def validate(self) -> None:
         """Raise I2IError for recipe combinations the method cannot train."""
