@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from i2i.errors import I2IError
-from i2i.images import WRITABLE_EXTENSIONS, ImageReadError, is_image_file, read_image, write_image
+from i2i.images import IMAGE_EXTENSIONS, WRITABLE_EXTENSIONS, ImageReadError, is_image_file, read_image, write_image
 from i2i.preprocess import Preprocess, from_batch, pad_to_multiple, to_batch
 
 
@@ -44,7 +44,7 @@ def collect_jobs(inputs: Iterable[str], out_dir: str | Path) -> list[Job]:
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
             if not files:
-                raise I2IError(f"input folder {path} holds no images ({', '.join(e for e in ('.png', '.jpg', '.tif'))}, …)")
+                raise I2IError(f"input folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
             jobs += [Job(f, out_dir / f.relative_to(path)) for f in files]
         elif path.is_file():
             jobs.append(Job(path, out_dir / path.name))
