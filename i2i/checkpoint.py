@@ -18,8 +18,6 @@ of tensors and numbers, read with `torch.load(weights_only=True)`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,28 +29,13 @@ from torch import nn
 
 from i2i import __version__
 from i2i.errors import I2IError
+from i2i.files import atomic_write
 from i2i.models import build, describe
 from i2i.preprocess import Preprocess
 
 FORMAT = "i2i"
 FORMAT_VERSION = 1
 METADATA_KEY = "i2i"
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call `write(temporary_path)`, then rename over `path`: readers see the old or the new file, never
-    a partial one (also after kill -9 or a full disk, which leaves the previous file in place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".i2i-tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        with temporary.open("rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def make_header(method: str, domains: list[str], generators: dict[str, nn.Module], preprocess: Preprocess,

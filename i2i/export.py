@@ -19,8 +19,9 @@ import numpy as np
 import onnx
 import torch
 
-from i2i.checkpoint import atomic_write, load_checkpoint
+from i2i.checkpoint import load_checkpoint
 from i2i.errors import I2IError
+from i2i.files import atomic_write
 from i2i.inference_model import InferenceModel
 
 INPUT_NAME = "image"

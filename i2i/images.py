@@ -13,13 +13,13 @@ Write: atomically (temporary file in the same folder, then rename), 8-bit unless
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from i2i.files import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 WRITABLE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -126,13 +126,6 @@ def _to_float(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:
     return data, info
 
 
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".i2i-tmp{path.suffix}", dir=path.parent)
-    os.close(handle)
-    return Path(name)
-
-
 def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
     """Write float RGB in [0, 1] (HxWx3) atomically; the format follows the extension.
 
@@ -147,8 +140,8 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     if alpha is not None and suffix in (".png", ".tif", ".tiff", ".webp"):
         planes.append(np.clip(alpha, 0.0, 1.0)[:, :, None])
     data = np.concatenate(planes, axis=2)
-    temporary = _atomic_target(path)
-    try:
+
+    def encode(temporary: Path) -> None:
         if bits == 16 and suffix in (".png", ".tif", ".tiff"):
             import cv2
 
@@ -163,6 +156,5 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
             image = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
             options = {"quality": 95} if suffix in (".jpg", ".jpeg", ".webp") else {}
             image.save(temporary, format=Image.registered_extensions()[suffix], **options)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+
+    atomic_write(path, encode, suffix=suffix, durable=False)

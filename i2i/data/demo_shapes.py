@@ -9,13 +9,13 @@ are derived from B's visible label map so both images always show the same occlu
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from i2i.files import atomic_write
 
 KINDS: tuple[str, ...] = ("ellipse", "rectangle", "triangle", "star")
 # Max channel <= 221 so the brightest shading (x1.15) never clips and hue stays exactly the palette's.
@@ -126,14 +126,7 @@ def render_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nda
 
 
 def _save_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda temporary: temporary.write_bytes(data), suffix=path.suffix, durable=False)
 
 
 def _png_bytes(arr: np.ndarray) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2i.checkpoint import atomic_write
+from i2i.files import atomic_write
 from i2i.images import write_image
 
 

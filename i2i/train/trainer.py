@@ -24,10 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
-from i2i.checkpoint import atomic_write, load_state, make_header, save_checkpoint, save_state
+from i2i.checkpoint import load_state, make_header, save_checkpoint, save_state
 from i2i.config import to_dict
 from i2i.data import build_dataset
 from i2i.errors import I2IError
+from i2i.files import atomic_write
 from i2i.inference_model import InferenceModel
 from i2i.methods.base import Method
 from i2i.train.batches import StepBatchSampler
