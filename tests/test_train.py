@@ -105,3 +105,18 @@ def test_pix2pix_l1_overfits_two_pairs(paired_data):
         optimizer.step()
     after = losses["l1"].item()
     assert before > 0.2 and after < 0.03, (before, after)
+
+
+def test_non_finite_loss_stops_with_a_clear_message(paired_data, tmp_path, monkeypatch):
+    from i2i.errors import I2IError
+
+    original = Pix2Pix.generator_losses
+
+    def poisoned(self, batch):
+        losses, fakes = original(self, batch)
+        losses["l1"] = losses["l1"] * float("nan")
+        return losses, fakes
+
+    monkeypatch.setattr(Pix2Pix, "generator_losses", poisoned)
+    with pytest.raises(I2IError, match=r"non-finite loss \['G/l1'"):
+        train(tiny_recipe(paired_data), tmp_path / "run")

@@ -161,6 +161,8 @@ class Trainer:
         self.step = int(state["step"])
 
     def resume(self) -> None:
+        for leftover in self.run_dir.rglob("*.i2i-tmp*"):  # half-written files of a killed process
+            leftover.unlink()
         self.load_state_dict(load_state(self.run_dir / "state.pt"))
         self.metrics.truncate_after(self.step)
 
@@ -171,6 +173,9 @@ class Trainer:
         method.discriminators.requires_grad_(False)
         generator_losses, fakes = method.generator_losses(batch)
         generator_total = weighted_total(generator_losses, weights)
+        row = {f"G/{name}": value.item() for name, value in generator_losses.items()}
+        row["G/total"] = generator_total.item()
+        self._check_finite(row)  # before the step: a NaN must never reach the weights
         self.optimizer_g.zero_grad(set_to_none=True)
         generator_total.backward()
         self.optimizer_g.step()
@@ -179,24 +184,25 @@ class Trainer:
         method.discriminators.requires_grad_(True)
 
         discriminator_losses = method.discriminator_losses(batch, {k: v.detach() for k, v in fakes.items()})
-        row = {f"G/{name}": value.item() for name, value in generator_losses.items()}
-        row["G/total"] = generator_total.item()
         if discriminator_losses:  # {} means: no discriminator update this step
             discriminator_total = weighted_total(discriminator_losses, weights)
+            row.update({f"D/{name}": value.item() for name, value in discriminator_losses.items()})
+            row["D/total"] = discriminator_total.item()
+            self._check_finite(row)
             self.optimizer_d.zero_grad(set_to_none=True)
             discriminator_total.backward()
             self.optimizer_d.step()
-            row.update({f"D/{name}": value.item() for name, value in discriminator_losses.items()})
-            row["D/total"] = discriminator_total.item()
         row["lr_g"] = self.optimizer_g.param_groups[0]["lr"]
         row["lr_d"] = self.optimizer_d.param_groups[0]["lr"]
         self.scheduler_g.step()
         self.scheduler_d.step()
+        return row
+
+    def _check_finite(self, row: dict[str, float]) -> None:
         bad = [name for name, value in row.items() if not math.isfinite(value)]
         if bad:
             raise I2IError(f"non-finite loss {bad} at step {self.step + 1}; the last checkpoint in "
                            f"{self.run_dir / 'checkpoints'} is intact — lower the learning rate and --resume")
-        return row
 
     def _loader(self) -> DataLoader:
         recipe = self.recipe
