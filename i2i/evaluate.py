@@ -25,11 +25,11 @@ def evaluate_pairs(backend: Backend, pairs: list[tuple[np.ndarray, np.ndarray, s
                    samples_path: Path | None = None, num_samples: int = 8) -> PairedScores:
     """Translate each (input, target, name) at its own size and score output vs target; the baseline
     scores input vs target. Optionally writes an input | output | target grid of the first pairs."""
-    multiple = backend.preprocess.multiple_of
+    multiple, min_size = backend.preprocess.multiple_of, backend.preprocess.min_size
     per_image, grid_rows = [], []
     for source, target, name in pairs:
         height, width = source.shape[:2]
-        output = backend.run(to_batch([pad_to_multiple(source, multiple)]))[0].transpose(1, 2, 0)
+        output = backend.run(to_batch([pad_to_multiple(source, multiple, min_size)]))[0].transpose(1, 2, 0)
         output = output[:height, :width]
         if target.shape != output.shape:
             raise ValueError(f"{name}: target is {target.shape[:2]}, output {output.shape[:2]}")

@@ -21,6 +21,7 @@ class Preprocess:
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)           # network input = (pixel - mean) / std
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     multiple_of: int = 1                                # input sides must be multiples of this
+    min_size: int = 1                                   # and at least this (a ResNet needs 2 × multiple_of)
     scale: int = 1                                      # output side / input side
     alpha: str = "white"                                # transparent pixels are composited onto white
     extra: dict[str, Any] = field(default_factory=dict)
@@ -36,19 +37,20 @@ class Preprocess:
         return cls(**values)
 
 
-def padded_size(height: int, width: int, multiple_of: int) -> tuple[int, int]:
-    """The smallest (H, W) ≥ the input that are multiples of `multiple_of`."""
+def padded_size(height: int, width: int, multiple_of: int, min_size: int = 1) -> tuple[int, int]:
+    """The smallest (H, W) ≥ the input (and ≥ `min_size`) that are multiples of `multiple_of`."""
+    height, width = max(height, min_size), max(width, min_size)
     return -(-height // multiple_of) * multiple_of, -(-width // multiple_of) * multiple_of
 
 
-def pad_to_multiple(image: np.ndarray, multiple_of: int) -> np.ndarray:
+def pad_to_multiple(image: np.ndarray, multiple_of: int, min_size: int = 1) -> np.ndarray:
     """Reflect-pad an HxWxC image at the bottom and right to the network's multiple.
 
     Reflection (repeated when the pad exceeds the image) continues edges without a seam, which keeps
     the border of the output like its interior; the pad is cropped off after the network runs.
     """
     height, width = image.shape[:2]
-    target_h, target_w = padded_size(height, width, multiple_of)
+    target_h, target_w = padded_size(height, width, multiple_of, min_size)
     if (target_h, target_w) == (height, width):
         return image
     return np.pad(image, ((0, target_h - height), (0, target_w - width), (0, 0)), mode="reflect")

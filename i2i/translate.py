@@ -213,7 +213,7 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
             raise I2IError(f"{existing[0]} already exists ({len(existing)} of {len(jobs)} outputs would be "
                            f"overwritten); pass --overwrite or choose another --out")
     report = Report()
-    multiple, scale = backend.preprocess.multiple_of, backend.preprocess.scale
+    multiple, min_size, scale = backend.preprocess.multiple_of, backend.preprocess.min_size, backend.preprocess.scale
     lookahead = max(2 * batch_size, 4)
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as decoder, \
             ThreadPoolExecutor(workers, thread_name_prefix="encode") as encoder:
@@ -230,7 +230,7 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
 
         for batch in _batches(decoded_stream(), batch_size, report):
             height, width = batch[0].rgb.shape[:2]
-            inputs = to_batch([pad_to_multiple(item.rgb, multiple) for item in batch])
+            inputs = to_batch([pad_to_multiple(item.rgb, multiple, min_size) for item in batch])
             outputs = from_batch(backend.run(inputs))
             for item, output in zip(batch, outputs, strict=True):
                 output = output[: height * scale, : width * scale]

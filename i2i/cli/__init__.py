@@ -55,8 +55,10 @@ from i2i.cli import eval as _eval  # noqa: E402
 from i2i.cli import export as _export  # noqa: E402
 from i2i.cli import train as _train  # noqa: E402
 from i2i.cli import translate as _translate  # noqa: E402
+from i2i.cli import weights as _weights  # noqa: E402
 
 app.add_typer(_data.app, name="data")
+app.add_typer(_weights.app, name="weights")
 
 
 def main() -> None:

@@ -102,7 +102,7 @@ class Pix2Pix(Method):
 
     def preprocess(self) -> Preprocess:
         return Preprocess(size=self.recipe.image_size, channels=self.recipe.generator.in_channels,
-                          multiple_of=self.recipe.generator.multiple_of)
+                          multiple_of=self.recipe.generator.multiple_of, min_size=self.recipe.generator.min_size)
 
     def sample_columns(self, images: dict[str, Tensor], translate: Callable[[str, Tensor], Tensor]) -> list[Tensor]:
         """input | output | target."""

@@ -8,10 +8,12 @@ from typing import Any
 from torch import nn
 
 from i2i.models.patchgan import PatchGAN, PatchGANConfig
+from i2i.models.resnet import ResNetConfig, ResNetGenerator
 from i2i.models.unet import UNetConfig, UNetGenerator
 
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     "unet": (UNetConfig, UNetGenerator),
+    "resnet": (ResNetConfig, ResNetGenerator),
     "patchgan": (PatchGANConfig, PatchGAN),
 }
 
@@ -40,5 +42,5 @@ def describe(module: nn.Module) -> dict[str, Any]:
     return {"architecture": architecture_name(module), "config": asdict(module.config)}
 
 
-__all__ = ["ARCHITECTURES", "PatchGAN", "PatchGANConfig", "UNetConfig",
+__all__ = ["ARCHITECTURES", "PatchGAN", "PatchGANConfig", "ResNetConfig", "ResNetGenerator", "UNetConfig",
            "UNetGenerator", "build", "describe"]

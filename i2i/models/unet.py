@@ -31,6 +31,10 @@ class UNetConfig:
     def multiple_of(self) -> int:
         return 2 ** self.num_downs
 
+    @property
+    def min_size(self) -> int:
+        return self.multiple_of  # one block: the innermost level is 1×1 and has no norm
+
 
 class UNetDown(nn.Module):
     """conv4×4 stride 2 → norm. The LeakyReLU before it is applied by the generator, whose skip
