@@ -19,7 +19,8 @@ def test_every_command_has_help(command):
     (["train", "pix2pix", "--bogus"], "No such option: --bogus"),
     (["train", "cyclegann"], "unknown method 'cyclegann'"),
     (["train", "pix2pix", "--dry-run", "--set", "generator.ngff=1"], "unknown recipe key"),
-    (["train", "pix2pix", "--dry-run", "--image-size", "100"], "not a multiple of 256"),
+    (["train", "pix2pix", "--dry-run", "--image-size", "100"], "must be a multiple of 32"),
+    (["train", "pix2pix", "--dry-run", "--image-size", "64", "--set", "generator.num_downs=8"], "not a multiple of 256"),
     (["translate", "missing-run", "x.png", "--out", "o"], "does not exist"),
     (["data", "demo", "horses", "d"], "unknown demo data set"),
 ])

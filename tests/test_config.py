@@ -2,15 +2,25 @@ import pytest
 
 from i2i.config import from_dict, load_preset, override, parse_sets, to_dict
 from i2i.errors import I2IError
-from i2i.methods import Pix2PixRecipe
+from i2i.methods import Pix2Pix, Pix2PixRecipe
 
 
 def test_defaults_are_the_paper_settings():
     recipe = Pix2PixRecipe()
     assert recipe.loss_weights["l1"] == 100.0 and recipe.gan_objective == "vanilla"
     assert (recipe.optimizer.lr_g, recipe.optimizer.beta1, recipe.optimizer.beta2) == (2e-4, 0.5, 0.999)
-    assert recipe.batch_size == 1 and recipe.generator.num_downs == 8 and recipe.discriminator.n_layers == 3
+    assert recipe.batch_size == 1 and recipe.discriminator.n_layers == 3
     assert recipe.generator.dropout == 0.5 and recipe.generator.init_gain == 0.02
+
+
+@pytest.mark.parametrize("image_size, depth", [(256, 8), (512, 8), (128, 7), (64, 6), (96, 5)])
+def test_unet_depth_follows_the_image_size_like_unet_256_and_unet_128(image_size, depth):
+    assert Pix2Pix.resolve(override(Pix2PixRecipe(), {"image_size": image_size})).generator.num_downs == depth
+
+
+def test_explicit_unet_depth_is_kept():
+    recipe = override(Pix2PixRecipe(), {"image_size": 256, "generator": {"num_downs": 7}})
+    assert Pix2Pix.resolve(recipe).generator.num_downs == 7
 
 
 def test_set_overrides_are_typed():

@@ -70,6 +70,7 @@ def train(
         resolved = override(resolved, nest({"method": method}))
 
     instance = method_cls(resolved)
+    resolved = instance.recipe  # with derived settings filled in (e.g. the U-Net depth)
     instance.validate()
     if dry_run:
         typer.echo(to_json(resolved))

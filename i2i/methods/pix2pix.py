@@ -14,7 +14,7 @@ step (before or after D's update), which the paper does not specify.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,9 @@ from i2i.preprocess import Preprocess
 class Pix2PixRecipe(Recipe):
     method: str = "pix2pix"
     steps: int = 80_000                 # facades: 200 epochs × 400 images at batch size 1
-    generator: UNetConfig = field(default_factory=UNetConfig)
+    # num_downs 0 = as deep as image_size allows, at most 8: the bottleneck reaches 1×1 as in the
+    # reference's unet_256 at 256 px (8 levels) and unet_128 at 128 px (7).
+    generator: UNetConfig = field(default_factory=lambda: UNetConfig(num_downs=0))
     discriminator: PatchGANConfig = field(default_factory=PatchGANConfig)
     gan_objective: str = "vanilla"      # BCE-with-logits (see i2i.losses)
     loss_weights: dict[str, float] = field(default_factory=lambda: {
@@ -48,6 +50,7 @@ class Pix2Pix(Method):
     data_kind = "paired"
 
     def __init__(self, recipe: Pix2PixRecipe) -> None:
+        recipe = self.resolve(recipe)
         super().__init__(recipe)
         self.source, self.target = ("A", "B") if recipe.data.direction == "AtoB" else ("B", "A")
         generator_config = recipe.generator
@@ -59,6 +62,18 @@ class Pix2Pix(Method):
                            f"got {discriminator_config.in_channels}")
         self.generators = nn.ModuleDict({"generator": UNetGenerator(generator_config)})
         self.discriminators = nn.ModuleDict({"discriminator": PatchGAN(discriminator_config)})
+
+    @staticmethod
+    def resolve(recipe: Pix2PixRecipe) -> Pix2PixRecipe:
+        """Fill in the automatic U-Net depth (generator.num_downs = 0)."""
+        if recipe.generator.num_downs != 0:
+            return recipe
+        depth = 0
+        while depth < 8 and recipe.image_size % 2 ** (depth + 1) == 0:
+            depth += 1
+        if depth < 5:
+            raise I2IError(f"image_size {recipe.image_size} must be a multiple of 32 for the U-Net (5 or more levels)")
+        return replace(recipe, generator=replace(recipe.generator, num_downs=depth))
 
     def validate(self) -> None:
         recipe = self.recipe
