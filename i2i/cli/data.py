@@ -1,4 +1,4 @@
-"""`i2i data demo NAME DIR`: make a built-in data set."""
+"""`i2i data demo NAME DIR`: make a built-in data set; `i2i data download NAME DIR`: fetch a reference one."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from pathlib import Path
 
 import typer
 
+from i2i import catalog
 from i2i.errors import I2IError
 
-app = typer.Typer(help="Built-in demo data sets.", no_args_is_help=True)
+app = typer.Typer(help="Built-in demo data sets, and downloads of the pix2pix/CycleGAN ones.",
+                  no_args_is_help=True)
 
-DEMOS = ("shapes",)
+DEMOS = ("shapes", "stripes")
 
 
 @app.command()
@@ -18,17 +20,86 @@ def demo(
     name: str = typer.Argument(..., help=f"Which demo set: {', '.join(DEMOS)}."),
     directory: Path = typer.Argument(..., help="Folder to write it into (created if missing)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
-    num_train: int = typer.Option(400, help="Training pairs."),
-    num_test: int = typer.Option(50, help="Held-out test pairs."),
+    num_train: int = typer.Option(400, help="Training pairs (stripes: training images per domain)."),
+    num_test: int = typer.Option(50, help="Held-out test pairs (stripes: the same scene in both domains)."),
     size: int = typer.Option(64, help="Image side in pixels."),
 ) -> None:
-    """Write a built-in data set. `shapes`: paired outline drawings (A) → coloured, shaded shapes (B)."""
+    """Write a built-in data set. `shapes` (pix2pix): paired outline drawings (A) → coloured, shaded
+    shapes (B). `stripes` (CycleGAN): unpaired domains `plain` (flat-coloured shapes) and `striped`
+    (the same kind of shapes with zebra-like stripes); its test split is paired for scoring."""
     if name not in DEMOS:
         raise I2IError(f"unknown demo data set {name!r}; choose one of: {', '.join(DEMOS)}")
     from i2i.data.demo_shapes import make_shapes
+    from i2i.data.demo_stripes import make_stripes
 
+    make = {"shapes": make_shapes, "stripes": make_stripes}[name]
     try:
-        counts = make_shapes(directory, seed=seed, num_train=num_train, num_test=num_test, size=size)
+        counts = make(directory, seed=seed, num_train=num_train, num_test=num_test, size=size)
     except ValueError as error:
         raise I2IError(str(error)) from None
-    typer.echo(f"wrote {name} to {directory}: " + ", ".join(f"{split} {n} pairs" for split, n in counts.items()))
+    unit = "pairs" if name == "shapes" else "images per domain"
+    typer.echo(f"wrote {name} to {directory}: " + ", ".join(f"{split} {n} {unit}" for split, n in counts.items()))
+
+
+@app.command()
+def download(
+    name: str | None = typer.Argument(None, help="Data set, as --list names it: pix2pix sets by their "
+                                                 "plain name (facades, maps, cityscapes, edges2shoes, …), "
+                                                 "CycleGAN sets by theirs (horse2zebra, monet2photo, …), "
+                                                 "and as cyclegan/facades, cyclegan/maps where both "
+                                                 "releases use the name."),
+    directory: Path | None = typer.Argument(None, help="Folder to unpack into; it gets trainA trainB testA "
+                                                       "testB (CycleGAN) or train val test (pix2pix) "
+                                                       "directly."),
+    list_: bool = typer.Option(False, "--list", help="List the data sets (approx. sizes, what A and B "
+                                                     "hold)."),
+    force: bool = typer.Option(False, "--force", help="Unpack again although DIR already holds a data set "
+                                                      "(replaces those folders, nothing else)."),
+    keep_archive: bool = typer.Option(False, "--keep-archive", help="Keep the downloaded archive next to DIR "
+                                                                    "(a later run reuses it)."),
+) -> None:
+    """Download a pix2pix/CycleGAN data set and unpack it into DIR, in the layout i2i reads.
+
+    Files come from http://efrosgans.eecs.berkeley.edu; the environment variable I2I_DOWNLOAD_BASE_URL
+    replaces that prefix (a mirror with the same paths). Run again to resume a broken-off download."""
+    if list_:
+        _print_datasets()
+        return
+    if name is None or directory is None:
+        raise I2IError("give a data set NAME and a DIR to unpack it into "
+                       "(`i2i data download --list` names them)")
+    from i2i.download import download_dataset
+
+    entry = catalog.dataset(name)
+    report = download_dataset(name, directory, force=force, keep_archive=keep_archive)
+    folders = ", ".join(f"{folder} {count} files" for folder, count in report.folders.items())
+    if not report.downloaded:
+        typer.echo(f"{directory} already holds a data set ({folders}); nothing to do "
+                   f"(--force unpacks {name} again)")
+        return
+    typer.echo(f"unpacked {name} into {directory}: {folders}")
+    a, b = entry.domains
+    if entry.kind == "unpaired" and "trainA" in report.folders:
+        domains = "" if (a, b) == ("A", "B") else f" --domains {a} {b}"
+        typer.echo(f"A = {a}, B = {b}; train with: i2i train cyclegan --data {directory}{domains}")
+    elif entry.kind == "paired" and "train" in report.folders:
+        typer.echo(f"A = {a} (left halves), B = {b} (right halves); train with: i2i train pix2pix --data "
+                   f"{directory} (add --set data.direction=BtoA for {b} → {a})")
+
+
+def _print_datasets() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="pix2pix/CycleGAN data sets (a name in both releases is pix2pix's; the CycleGAN one "
+                        "is cyclegan/NAME)",
+                  caption=f"from {catalog.base_url()} (set {catalog.BASE_URL_VARIABLE} for a mirror); "
+                          f"not served: {', '.join(catalog.UNAVAILABLE_DATASETS)} (licence)")
+    for column in ("name", "kind", "A", "B", "approx. size", "about"):
+        table.add_column(column, no_wrap=column != "about")
+    for name, entry in catalog.DATASETS.items():
+        table.add_row(name, entry.kind, *entry.domains, entry.approx_size, entry.note)
+    console = Console()
+    if not console.is_terminal:  # piped: one line per row, for grep and copy, instead of 80 columns
+        console.width = console.measure(table, options=console.options.update_width(10_000)).maximum
+    console.print(table)

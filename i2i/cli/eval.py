@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -17,7 +18,8 @@ from i2i.errors import I2IError
 @app.command("eval")
 def evaluate(
     model: str = typer.Argument(..., help="Run directory, .safetensors checkpoint or .onnx file."),
-    data: Path = typer.Option(..., help="Paired data folder (the layouts `i2i train pix2pix` reads)."),
+    data: Path = typer.Option(..., help="Data folder: paired data (pix2pix layouts), or domain folders whose "
+                                         "test split holds the same file names in both domains (stripes demo)."),
     split: str = typer.Option("test", help="Which split to score: test, val or train."),
     to: str | None = typer.Option(None, help="Target domain (default: the model's first direction)."),
     backend: str = typer.Option("auto", help="torch, onnx, or auto."),
@@ -25,21 +27,13 @@ def evaluate(
     json_path: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
     limit: int | None = typer.Option(None, min=1, help="Score only the first N pairs."),
 ) -> None:
-    """Score a paired model on held-out pairs: L1 and PSNR (RGB in [0, 1]) against the target."""
-    from i2i.data.paired import find_pairs, read_pair
+    """Score a model on held-out pairs: L1 and PSNR (RGB in [0, 1]) against the ground truth, beside the
+    copy-the-input baseline."""
     from i2i.evaluate import evaluate_pairs
     from i2i.translate import load_backend
 
     runner = load_backend(model, backend, to)
-    source, target = runner.direction.split("->")
-    if {source, target} != {"A", "B"}:
-        raise I2IError(f"eval scores paired A/B models; this model translates {runner.direction}")
-    _, files = find_pairs(data, split)
-    files = files[:limit] if limit else files
-    pairs = []
-    for a_path, b_path in files:
-        image_a, image_b = read_pair(a_path, b_path)
-        pairs.append((image_a, image_b, a_path.stem) if source == "A" else (image_b, image_a, a_path.stem))
+    pairs = _held_out_pairs(runner.header, runner.direction, data, split, limit)
     scores = evaluate_pairs(runner, pairs, samples_path=samples)
 
     table = Table(title=f"{runner.direction} on {data}/{split} ({scores.count} pairs)")
@@ -58,3 +52,41 @@ def evaluate(
                                  for k, v in row.items()} for row in scores.per_image]}
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result, indent=2))
+
+
+def _held_out_pairs(header: dict, direction: str, data: Path, split: str,
+                    limit: int | None) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(input, ground truth, name) for the model's direction: pix2pix pairs, or the same file name in
+    the two domain folders of an unpaired data set's held-out split."""
+    from i2i.data.paired import find_pairs, read_pair
+    from i2i.data.unpaired import matched_test_pairs
+    from i2i.images import ImageReadError, read_image
+
+    source, target = direction.split("->")
+    if header.get("method") == "pix2pix" or {source, target} == {"A", "B"} and _is_paired(data, split):
+        if {source, target} != {"A", "B"}:
+            raise I2IError(f"paired data has domains A and B; this model translates {direction}")
+        _, files = find_pairs(data, split)
+        pairs = []
+        for a_path, b_path in files[:limit]:
+            image_a, image_b = read_pair(a_path, b_path)
+            pairs.append((image_a, image_b, a_path.stem) if source == "A" else (image_b, image_a, a_path.stem))
+        return pairs
+    domains = header.get("domains") or [source, target]
+    pairs = []
+    try:
+        for source_path, target_path in matched_test_pairs(data, domains, source, target, split)[:limit]:
+            pairs.append((read_image(source_path)[0], read_image(target_path)[0], source_path.stem))
+    except ImageReadError as error:
+        raise I2IError(str(error)) from None
+    return pairs
+
+
+def _is_paired(data: Path, split: str) -> bool:
+    from i2i.data.paired import find_pairs
+
+    try:
+        find_pairs(data, split)
+    except I2IError:
+        return False
+    return True

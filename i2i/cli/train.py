@@ -14,8 +14,10 @@ from i2i.errors import I2IError
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="Method to train: pix2pix."),
+    method: str = typer.Argument(..., help="Method to train: pix2pix (paired) or cyclegan (unpaired)."),
     data: Path | None = typer.Option(None, help="Data folder (default: the recipe's data.root, 'data')."),
+    domains: tuple[str, str] | None = typer.Option(None, help="Unpaired methods: the two domains' folder "
+                                                        "names under --data, e.g. --domains horse zebra."),
     recipe: Path | None = typer.Option(None, help="TOML preset with overrides of the method's paper defaults."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe key: --set generator.ngf=32 (repeatable)."),
     out: Path | None = typer.Option(None, help="Run directory (default: runs/<method>-<data>-<time>)."),
@@ -38,7 +40,8 @@ def train(
     if resume:
         if out is None:
             raise I2IError("--resume needs --out RUN_DIR (the run to continue)")
-        extra = [name for name, value in (("--data", data), ("--recipe", recipe), ("--batch-size", batch_size),
+        extra = [name for name, value in (("--data", data), ("--domains", domains), ("--recipe", recipe),
+                                          ("--batch-size", batch_size),
                                           ("--image-size", image_size), ("--seed", seed)) if value is not None]
         if extra or set_:
             raise I2IError(f"--resume continues with the run's own recipe.json; drop {', '.join(extra + ['--set'] * bool(set_))}")
@@ -65,6 +68,11 @@ def train(
         changes = {key: value for key, value in flags.items() if value is not None}
         if data is not None:
             changes["data"] = {"root": str(data)}
+        if domains is not None:
+            if method_cls.data_kind != "unpaired":
+                raise I2IError(f"--domains is for unpaired methods; {method} reads paired A/B data "
+                               f"(choose the direction with --set data.direction=BtoA)")
+            changes.setdefault("data", {})["domains"] = list(domains)
         resolved = override(resolved, changes)
         resolved = override(resolved, parse_sets(set_))
         resolved = override(resolved, nest({"method": method}))

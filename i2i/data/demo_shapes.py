@@ -39,7 +39,7 @@ def background(height: int, width: int) -> np.ndarray:
     return np.broadcast_to(row, (height, width, 3)).copy()
 
 
-def _polygon(kind: str, rng: np.random.Generator, cx: float, cy: float, r: float) -> np.ndarray:
+def shape_polygon(kind: str, rng: np.random.Generator, cx: float, cy: float, r: float) -> np.ndarray:
     """Vertices (N x 2) of one randomly proportioned and rotated shape of radius ~r around (cx, cy)."""
     if kind == "ellipse":
         a = np.linspace(0, 2 * np.pi, 96, endpoint=False)
@@ -71,7 +71,7 @@ def _layout(rng: np.random.Generator, S: int) -> tuple[np.ndarray, list[np.ndarr
             kind = KINDS[int(rng.integers(len(KINDS)))]
             r = rng.uniform(0.14, 0.30) * S
             cx, cy = rng.uniform(r, S - r, 2)
-            poly = _polygon(kind, rng, cx, cy, r)
+            poly = shape_polygon(kind, rng, cx, cy, r)
             img = Image.new("L", (S, S), 0)
             ImageDraw.Draw(img).polygon([tuple(p) for p in poly], fill=1)
             mask = np.asarray(img, bool)
@@ -129,10 +129,11 @@ def _save_atomic(path: Path, data: bytes) -> None:
     atomic_write(path, lambda temporary: temporary.write_bytes(data), suffix=path.suffix, durable=False)
 
 
-def _png_bytes(arr: np.ndarray) -> bytes:
+def save_png(path: Path, arr: np.ndarray) -> None:
+    """Write an RGB uint8 array as PNG, atomically (demo sets are rewritten in place on reruns)."""
     buf = io.BytesIO()
     Image.fromarray(arr, "RGB").save(buf, format="PNG")
-    return buf.getvalue()
+    _save_atomic(path, buf.getvalue())
 
 
 def make_shapes(out_dir: str | Path, *, seed: int = 0, num_train: int = 400, num_test: int = 50,
@@ -155,8 +156,8 @@ def make_shapes(out_dir: str | Path, *, seed: int = 0, num_train: int = 400, num
             rng = np.random.default_rng([seed, SPLITS[split], k])
             a, b = render_pair(rng, size)
             name = f"{k:05d}.png"
-            _save_atomic(out / split / "A" / name, _png_bytes(a))
-            _save_atomic(out / split / "B" / name, _png_bytes(b))
+            save_png(out / split / "A" / name, a)
+            save_png(out / split / "B" / name, b)
         # A rerun with smaller counts must not leave stale pairs from the previous run behind.
         for side in ("A", "B"):
             for p in (out / split / side).iterdir():

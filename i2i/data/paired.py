@@ -72,6 +72,20 @@ def find_pairs(root: str | Path, split: str, layout: str = "auto") -> tuple[str,
                    f"A/{split} + B/{split}, or side-by-side images in {split}/; found: {', '.join(found) or 'nothing'}")
 
 
+def resize_crop_flip(size: int, augment: bool, load_size: int | None = None, flip: bool = True) -> list:
+    """The reference's training augmentation: resize to `load_size` (bicubic; default size × 286/256)
+    → random `size` crop → random horizontal flip; without `augment`, a plain resize to `size`."""
+    if not augment:
+        return [A.Resize(size, size, interpolation=cv2.INTER_CUBIC)]
+    load_size = load_size or round(size * 286 / 256)
+    if load_size < size:
+        raise I2IError(f"data.load_size {load_size} is smaller than image_size {size}")
+    steps = [A.Resize(load_size, load_size, interpolation=cv2.INTER_CUBIC), A.RandomCrop(size, size)]
+    if flip:
+        steps.append(A.HorizontalFlip(p=0.5))
+    return steps
+
+
 def read_pair(a_path: Path, b_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """Both images of a pair as float RGB in [0, 1]; an aligned file is split at half its width."""
     try:
@@ -102,17 +116,8 @@ class PairedImages(Dataset):
                  load_size: int | None = None, flip: bool = True, layout: str = "auto") -> None:
         self.layout, self.pairs = find_pairs(root, split, layout)
         self.preprocess = preprocess
-        size = preprocess.size
-        if augment:
-            load_size = load_size or round(size * 286 / 256)
-            if load_size < size:
-                raise I2IError(f"data.load_size {load_size} is smaller than image_size {size}")
-            steps = [A.Resize(load_size, load_size, interpolation=cv2.INTER_CUBIC), A.RandomCrop(size, size)]
-            if flip:
-                steps.append(A.HorizontalFlip(p=0.5))
-        else:
-            steps = [A.Resize(size, size, interpolation=cv2.INTER_CUBIC)]
-        self.transform = A.Compose(steps, additional_targets={"target": "image"}, seed=0)
+        self.transform = A.Compose(resize_crop_flip(preprocess.size, augment, load_size, flip),
+                                   additional_targets={"target": "image"}, seed=0)
 
     def __len__(self) -> int:
         return len(self.pairs)

@@ -21,8 +21,9 @@ from i2i.preprocess import Preprocess
 @dataclass
 class DataConfig:
     root: str = "data"                  # data folder (layouts: see i2i.data)
-    layout: str = "auto"                # auto | aligned (A|B side by side) | folders (A/ and B/)
-    direction: str = "AtoB"             # AtoB or BtoA
+    layout: str = "auto"                # paired: auto | aligned (A|B side by side) | folders (A/ and B/)
+    direction: str = "AtoB"             # paired: AtoB or BtoA
+    domains: list[str] = field(default_factory=list)  # unpaired: the two domains' folder names ([] = A, B)
     load_size: int | None = None        # resize side before the random crop; None → image_size × 286/256
     flip: bool = True                   # random horizontal flip (same for both images of a pair)
     num_workers: int = 0                # DataLoader worker processes (0 = decode in the training process)
@@ -125,6 +126,11 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
 
     def validate(self) -> None:
         """Raise I2IError for recipe combinations the method cannot train."""
+
+    def pooled_fakes(self) -> dict[str, int]:
+        """Fake name → size of the history pool (Shrivastava et al. 2017) the trainer passes it
+        through before `discriminator_losses`; {} for none."""
+        return {}
 
     def header(self) -> dict[str, Any]:
         """Method-specific checkpoint header fields (conditioning, ...)."""

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from i2i.errors import I2IError
 from i2i.losses import GAN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, Recipe
-from i2i.models import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator
+from i2i.models import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator, check_input_size
 from i2i.nn import NORMS
 from i2i.preprocess import Preprocess
 
@@ -89,6 +89,10 @@ class Pix2Pix(Method):
             raise I2IError(f"image_size {recipe.image_size} is not a multiple of {multiple} "
                            f"(2**generator.num_downs = 2**{recipe.generator.num_downs}); lower num_downs or "
                            f"change image_size")
+        try:
+            check_input_size(recipe.discriminator, recipe.image_size)
+        except ValueError as error:
+            raise I2IError(str(error)) from None
 
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         real_a, real_b = batch[self.source], batch[self.target]

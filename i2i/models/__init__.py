@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from i2i.models.patchgan import PatchGAN, PatchGANConfig
+from i2i.models.patchgan import PatchGAN, PatchGANConfig, check_input_size
 from i2i.models.resnet import ResNetConfig, ResNetGenerator
 from i2i.models.unet import UNetConfig, UNetGenerator
 
@@ -43,4 +43,4 @@ def describe(module: nn.Module) -> dict[str, Any]:
 
 
 __all__ = ["ARCHITECTURES", "PatchGAN", "PatchGANConfig", "ResNetConfig", "ResNetGenerator", "UNetConfig",
-           "UNetGenerator", "build", "describe"]
+           "UNetGenerator", "build", "check_input_size", "describe"]

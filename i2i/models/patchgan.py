@@ -25,6 +25,27 @@ class PatchGANConfig:
     init_gain: float = 0.02
 
 
+def feature_sizes(config: PatchGANConfig, size: int) -> list[int]:
+    """Side of each layer's output map for a `size`×`size` input (the last one is the logit map)."""
+    if config.n_layers == 0:
+        return [size] * 3
+    sizes = [(size - 2) // 2 + 1]
+    for n in range(1, config.n_layers + 1):
+        stride = 2 if n < config.n_layers else 1
+        sizes.append((sizes[-1] + 2 - 4) // stride + 1)
+    sizes.append(sizes[-1] - 1)
+    return sizes
+
+
+def check_input_size(config: PatchGANConfig, size: int) -> None:
+    """Raise ValueError if `size` px images are too small for this discriminator: instance and batch
+    norm need more than one value per channel, and the logit map must not vanish."""
+    sizes = feature_sizes(config, size)
+    if min(sizes[1:-1], default=2) < 2 or sizes[-1] < 1:
+        raise ValueError(f"image_size {size} is too small for a PatchGAN with n_layers {config.n_layers} "
+                         f"(its maps would be {sizes}); lower discriminator.n_layers or raise image_size")
+
+
 class PatchGAN(nn.Module):
     """Logits (N, 1, H', W'), one per overlapping patch; no sigmoid (losses take logits)."""
 

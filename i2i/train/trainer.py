@@ -1,7 +1,8 @@
 """The one training loop, for every method.
 
 Per step: generator losses (discriminators frozen) → weighted sum → G optimiser step → EMA update;
-discriminator losses on the detached fakes → D step; then both LR schedules. Around it: metrics.csv,
+discriminator losses on the detached fakes (through the method's image pools, if any) → D step;
+then both LR schedules. Around it: metrics.csv,
 sample grids of fixed inputs, self-describing checkpoints, an exact resume state, and a clean stop
 on Ctrl-C / SIGTERM at a step boundary (the state saved is that of a finished step).
 """
@@ -17,12 +18,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Subset
+from torch import Tensor
+from torch.utils.data import DataLoader
 
 from i2i.checkpoint import load_state, make_header, save_checkpoint, save_state
 from i2i.config import to_dict
@@ -33,6 +33,7 @@ from i2i.inference_model import InferenceModel
 from i2i.methods.base import Method
 from i2i.train.batches import StepBatchSampler
 from i2i.train.ema import EMA
+from i2i.train.image_pool import ImagePool
 from i2i.train.run_files import MetricsLog, write_grid
 from i2i.train.schedule import constant_then_linear
 
@@ -102,6 +103,7 @@ class Trainer:
         self.scheduler_g = torch.optim.lr_scheduler.LambdaLR(self.optimizer_g, schedule)
         self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, schedule)
         self.ema = EMA(method.generators, recipe.ema_decay) if recipe.ema_decay > 0 else None
+        self.pools = {name: ImagePool(size) for name, size in method.pooled_fakes().items()}
 
         self.preprocess = method.preprocess()
         self.dataset = build_dataset(method.data_kind, recipe.data, self.preprocess, "train", augment=True)
@@ -142,6 +144,8 @@ class Trainer:
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        for name, pool in self.pools.items():
+            state[f"pool_{name}"] = pool.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -154,6 +158,8 @@ class Trainer:
             if "ema" not in state:
                 raise I2IError("the resume state has no EMA weights, but the recipe enables ema_decay")
             self.ema.load_state_dict(state["ema"])
+        for name, pool in self.pools.items():
+            pool.load_state_dict(state[f"pool_{name}"], self.device)
         torch.set_rng_state(state["rng_torch"])
         random.setstate((3, tuple(state["rng_python"]), None))
         if "rng_cuda" in state and torch.cuda.is_available():
@@ -183,7 +189,8 @@ class Trainer:
             self.ema.update(method.generators)
         method.discriminators.requires_grad_(True)
 
-        discriminator_losses = method.discriminator_losses(batch, {k: v.detach() for k, v in fakes.items()})
+        fakes = {k: self.pools[k].query(v) if k in self.pools else v.detach() for k, v in fakes.items()}
+        discriminator_losses = method.discriminator_losses(batch, fakes)
         if discriminator_losses:  # {} means: no discriminator update this step
             discriminator_total = weighted_total(discriminator_losses, weights)
             row.update({f"D/{name}": value.item() for name, value in discriminator_losses.items()})
