@@ -272,3 +272,15 @@ def test_cli_train_translate_export_eval_by_domain_name(domains_data, tmp_path):
 def test_domains_flag_is_refused_for_paired_methods(paired_data):
     result = CliRunner().invoke(app, ["train", "pix2pix", "--data", str(paired_data), "--domains", "a", "b", "--dry-run"])
     assert result.exit_code == 2 and "--domains is for unpaired methods" in result.output
+
+
+def test_global_skip_generator_starts_as_the_identity_and_learns_a_change():
+    from i2i.models import ResNetConfig, ResNetGenerator
+    torch.manual_seed(0)
+    generator = ResNetGenerator(ResNetConfig(ngf=4, num_blocks=1, global_skip=True))
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.equal(generator(x), x)                      # the residual's last layer starts at zero
+    torch.nn.functional.l1_loss(generator(x), -x).backward()
+    assert all(p.grad.abs().sum() > 0 for p in generator.head.parameters())  # so it can move off zero
+    with pytest.raises(ValueError, match="global_skip"):
+        ResNetGenerator(ResNetConfig(in_channels=1, out_channels=3, global_skip=True))

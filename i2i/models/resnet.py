@@ -27,6 +27,10 @@ class ResNetConfig:
     pad_type: str = "reflect"   # inside the residual blocks; the 7×7 layers always reflect (as the reference)
     init: str = "normal"        # weight init scheme and its gain (N(0, 0.02) in the reference)
     init_gain: float = 0.02
+    # Not in the paper: output = clamp(input + last layer, -1, 1) instead of tanh(last layer). The
+    # network then starts near the identity and learns only the change, which matters when the
+    # domains differ in few pixels (the stripes demo: a plain copy is a strong baseline).
+    global_skip: bool = False
 
     @property
     def multiple_of(self) -> int:
@@ -45,6 +49,8 @@ class ResNetGenerator(nn.Module):
         super().__init__()
         if config.num_blocks < 0:
             raise ValueError(f"ResNet num_blocks must be >= 0, got {config.num_blocks}")
+        if config.global_skip and config.in_channels != config.out_channels:
+            raise ValueError("ResNet global_skip needs in_channels == out_channels")
         self.config = config
         ngf, norm = config.ngf, config.norm
         # The convolutions before a norm get a bias only when the norm has no shift of its own
@@ -63,8 +69,14 @@ class ResNetGenerator(nn.Module):
         self.up1 = ConvTransposeUp(4 * ngf, 2 * ngf, 3, norm=norm, act="relu")
         self.up2 = ConvTransposeUp(2 * ngf, ngf, 3, norm=norm, act="relu")
         # c7s1-3: no norm, so its convolution keeps a bias
-        self.head = ConvNormAct(ngf, config.out_channels, 7, pad_type="reflect", act="tanh", bias=True)
+        self.head = ConvNormAct(ngf, config.out_channels, 7, pad_type="reflect",
+                                act="none" if config.global_skip else "tanh", bias=True)
         init_weights(self, config.init, config.init_gain)
+        if config.global_skip:  # start as the exact identity: the residual's last layer begins at zero
+            for layer in self.head.modules():
+                if isinstance(layer, nn.Conv2d):
+                    nn.init.zeros_(layer.weight)
+                    nn.init.zeros_(layer.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.stem(x)        # (N, ngf, H, W)
@@ -73,4 +85,6 @@ class ResNetGenerator(nn.Module):
         h = self.blocks(h)      # (N, 4·ngf, H/4, W/4)
         h = self.up1(h)         # (N, 2·ngf, H/2, W/2)
         h = self.up2(h)         # (N, ngf, H, W)
+        if self.config.global_skip:
+            return (x + self.head(h)).clamp(-1.0, 1.0)
         return self.head(h)     # (N, out_channels, H, W) in [-1, 1]
