@@ -60,6 +60,17 @@ def shape_polygon(kind: str, rng: np.random.Generator, cx: float, cy: float, r: 
     return pts @ rot.T * r + (cx, cy)
 
 
+def random_shape(rng: np.random.Generator, S: int, radius: tuple[float, float]) -> tuple[str, np.ndarray, np.ndarray]:
+    """(kind, vertices, S×S boolean mask) of one random shape whose radius is `radius` × S, fully inside."""
+    kind = KINDS[int(rng.integers(len(KINDS)))]
+    r = rng.uniform(*radius) * S
+    cx, cy = rng.uniform(r, S - r, 2)
+    poly = shape_polygon(kind, rng, cx, cy, r)
+    img = Image.new("L", (S, S), 0)
+    ImageDraw.Draw(img).polygon([tuple(p) for p in poly], fill=1)
+    return kind, poly, np.asarray(img, bool)
+
+
 def _layout(rng: np.random.Generator, S: int) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
     """Random shapes (drawn in order, later on top); label map 0 = background, i+1 = shape i."""
     # Retry until every shape keeps >= 45% of its area visible: a sliver's kind (and so its colour)
@@ -68,13 +79,7 @@ def _layout(rng: np.random.Generator, S: int) -> tuple[np.ndarray, list[np.ndarr
         labels = np.zeros((S, S), np.int32)
         polys, kinds, areas = [], [], []
         for i in range(int(rng.integers(1, 4))):
-            kind = KINDS[int(rng.integers(len(KINDS)))]
-            r = rng.uniform(0.14, 0.30) * S
-            cx, cy = rng.uniform(r, S - r, 2)
-            poly = shape_polygon(kind, rng, cx, cy, r)
-            img = Image.new("L", (S, S), 0)
-            ImageDraw.Draw(img).polygon([tuple(p) for p in poly], fill=1)
-            mask = np.asarray(img, bool)
+            kind, poly, mask = random_shape(rng, S, (0.14, 0.30))
             labels[mask] = i + 1
             polys.append(poly)
             kinds.append(kind)

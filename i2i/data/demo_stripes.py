@@ -20,9 +20,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from i2i.data.demo_shapes import KINDS, SUPERSAMPLE, _save_atomic, save_png, shape_polygon
+from i2i.data.demo_shapes import SUPERSAMPLE, _save_atomic, random_shape, save_png
 
 DOMAINS: tuple[str, str] = ("plain", "striped")
 SHAPE_COLOURS: tuple[tuple[int, int, int], ...] = (
@@ -44,13 +44,8 @@ def _scene(rng: np.random.Generator, S: int) -> tuple[np.ndarray, np.ndarray, li
     labels = np.zeros((S, S), np.int32)
     colours = []
     for i in range(int(rng.integers(1, 4))):
-        kind = KINDS[int(rng.integers(len(KINDS)))]
-        r = rng.uniform(0.16, 0.32) * S
-        cx, cy = rng.uniform(r, S - r, 2)
-        poly = shape_polygon(kind, rng, cx, cy, r)
-        img = Image.new("L", (S, S), 0)
-        ImageDraw.Draw(img).polygon([tuple(p) for p in poly], fill=1)
-        labels[np.asarray(img, bool)] = i + 1
+        _, _, mask = random_shape(rng, S, (0.16, 0.32))
+        labels[mask] = i + 1
         colours.append(int(rng.integers(len(SHAPE_COLOURS))))
     background = np.array(BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))], np.float32)
     return labels, background, colours
