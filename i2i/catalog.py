@@ -23,12 +23,18 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "unpaired": ("trainA", "trainB", "testA", "testB"),  # a folder of images per domain and split
     "paired": ("train", "val", "test"),                  # A|B side by side in one image per pair
     "single": ("train", "val", "test"),                  # plain photos, no second domain
+    # Super-resolution: folders of HR images (the LR inputs are made on the fly); `i2i train srgan
+    # --data DIR` finds DIV2K's training folder and its validation folder as the held-out split.
+    "div2k_train": ("DIV2K_train_HR",),
+    "div2k_valid": ("DIV2K_valid_HR",),
+    "sr_benchmark": ("Set5", "Set14", "B100", "Urban100"),  # each with HR/ (and LR_bicubic/)
 }
 
 
-def base_url() -> str:
-    """The server prefix: `I2I_DOWNLOAD_BASE_URL` if set, else the reference's server."""
-    url = os.environ.get(BASE_URL_VARIABLE, "").strip() or DEFAULT_BASE_URL
+def base_url(host: str | None = None) -> str:
+    """The server prefix: `I2I_DOWNLOAD_BASE_URL` if set (a mirror holding every catalog path), else
+    `host`, else the reference's server."""
+    url = os.environ.get(BASE_URL_VARIABLE, "").strip() or host or DEFAULT_BASE_URL
     if not url.startswith(("http://", "https://")):
         raise I2IError(f"{BASE_URL_VARIABLE} must start with http:// or https://, got {url!r}")
     return url.rstrip("/")
@@ -41,10 +47,11 @@ class DataSet:
     domains: tuple[str, str]    # what A and B hold (trainA/trainB, or the left/right image halves)
     approx_size: str            # of the archive, for the listing only
     note: str                   # what it is and how i2i trains on it
+    host: str | None = None     # server, when not the pix2pix/CycleGAN release's
 
     @property
     def url(self) -> str:
-        return f"{base_url()}/{self.path}"
+        return f"{base_url(self.host)}/{self.path}"
 
 
 def _cyclegan(name: str, domains: tuple[str, str], approx_size: str, note: str) -> DataSet:
@@ -88,6 +95,15 @@ DATASETS: dict[str, DataSet] = {
                            "photos to try the style_* pretrained models on"),
     "cyclegan/facades": _cyclegan("facades", ("photo", "labels"), "34 MB", "CMP Facades as unpaired domains"),
     "cyclegan/maps": _cyclegan("maps", ("satellite", "map"), "1.4 GB", "Google Maps as unpaired domains"),
+    # Super-resolution (srgan): DIV2K (Agustsson & Timofte 2017, 800 train + 100 validation 2K photos) from
+    # ETH Zurich, and the Set5/Set14/B100/Urban100 benchmark bundle of the EDSR authors (SNU).
+    "div2k": DataSet("DIV2K/DIV2K_train_HR.zip", "div2k_train", ("LR", "HR"), "3.5 GB",
+                     "DIV2K training HR photos: i2i train srgan --data DIR", host="http://data.vision.ee.ethz.ch/cvl"),
+    "div2k_valid": DataSet("DIV2K/DIV2K_valid_HR.zip", "div2k_valid", ("LR", "HR"), "428 MB",
+                           "DIV2K validation HR photos (download into the same DIR: the held-out split)",
+                           host="http://data.vision.ee.ethz.ch/cvl"),
+    "sr_benchmark": DataSet("research/EDSR/benchmark.tar", "sr_benchmark", ("LR", "HR"), "240 MB",
+                            "Set5, Set14, B100, Urban100: i2i eval RUN --data DIR/Set5/HR", host="https://cv.snu.ac.kr"),
     # The reference's own smoke-test sets: a handful of images each.
     "mini": _cyclegan("mini", ("A", "B"), "tiny", "smoke test for CycleGAN"),
     "mini_pix2pix": DataSet("cyclegan/datasets/mini_pix2pix.zip", "paired", ("A", "B"), "tiny",

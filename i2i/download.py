@@ -179,7 +179,7 @@ def _check_size(part: Path, url: str, total: int | None, expected_size: int | No
 
 
 def extract(archive: Path, into: Path) -> None:
-    """Unpack the .zip or .tar.gz `archive` (by its name) into the existing folder `into`.
+    """Unpack the .zip, .tar.gz or .tar `archive` (by its name) into the existing folder `into`.
 
     Raises I2IError naming the archive for a corrupt file and for a member that would land outside
     `into` (absolute path or '..': path traversal; tar links and devices are refused by tarfile's
@@ -193,7 +193,7 @@ def extract(archive: Path, into: Path) -> None:
                     _check_member(archive, name)
                 zipped.extractall(into)
         else:
-            with tarfile.open(archive, "r:gz") as tar:
+            with tarfile.open(archive, "r:*") as tar:  # .tar.gz, or a plain .tar
                 for member in tar:  # one pass over the compressed stream
                     _check_member(archive, member.name)
                     tar.extract(member, into, filter="data")

@@ -126,34 +126,64 @@ def _to_float(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:
     return data, info
 
 
-def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
-    """Write float RGB in [0, 1] (HxWx3) atomically; the format follows the extension.
+def resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """One float plane (e.g. alpha) resized with Pillow's bicubic filter in float mode, clipped to [0, 1]."""
+    resized = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), "F").resize(
+        (width, height), Image.Resampling.BICUBIC)
+    return np.clip(np.asarray(resized), 0.0, 1.0)
 
-    Alpha is kept where the format has it (PNG, TIFF, WebP) and dropped for JPEG/BMP. `bits=16` writes
-    16-bit PNG/TIFF (through OpenCV, as Pillow cannot write 16-bit colour).
+
+def quantise(image: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Float in [0, 1] → uint8 or uint16 (rounded); integer arrays pass through unchanged."""
+    if image.dtype in (np.uint8, np.uint16):
+        return image
+    maximum, dtype = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
+    return np.round(np.clip(image, 0.0, 1.0) * maximum).astype(dtype)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma (Pillow's RGB → L weights), same dtype: how a grey input is written back."""
+    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return np.round(y).astype(rgb.dtype) if rgb.dtype.kind == "u" else y.astype(rgb.dtype)
+
+
+def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8,
+                grayscale: bool = False) -> None:
+    """Write RGB (HxWx3: float in [0, 1], or uint8/uint16 written as they are) atomically; the format
+    follows the extension.
+
+    Alpha is kept where the format has it (PNG, TIFF, WebP) and dropped for JPEG/BMP. `bits=16` (or a
+    uint16 array) writes 16-bit PNG/TIFF through OpenCV, as Pillow cannot write 16-bit colour; other
+    formats get 8 bits. `grayscale` writes one luma channel (a grey input stays grey).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in WRITABLE_EXTENSIONS:
         raise ValueError(f"{path}: cannot write {suffix!r} images; use one of {', '.join(WRITABLE_EXTENSIONS)}")
-    planes = [np.clip(rgb, 0.0, 1.0)]
+    bits = 16 if rgb.dtype == np.uint16 else bits if rgb.dtype.kind == "f" else 8
+    if bits == 16 and suffix not in (".png", ".tif", ".tiff"):
+        bits = 8
+    pixels = quantise(rgb, bits)
+    if pixels.dtype == np.uint16 and bits == 8:
+        pixels = (pixels // 257).astype(np.uint8)
+    planes = [luma(pixels)[:, :, None] if grayscale else pixels]
     if alpha is not None and suffix in (".png", ".tif", ".tiff", ".webp"):
-        planes.append(np.clip(alpha, 0.0, 1.0)[:, :, None])
-    data = np.concatenate(planes, axis=2)
+        planes.append(quantise(alpha, bits).astype(pixels.dtype)[:, :, None])
+    data = np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]
+    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
     def encode(temporary: Path) -> None:
-        if bits == 16 and suffix in (".png", ".tif", ".tiff"):
+        if data.dtype == np.uint16:
             import cv2
 
-            pixels = np.round(data * 65535.0).astype(np.uint16)
-            order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
-            ok, encoded = cv2.imencode(suffix, cv2.cvtColor(pixels, order))
+            channels = data.shape[2]
+            order = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}.get(channels)
+            ok, encoded = cv2.imencode(suffix, cv2.cvtColor(data, order) if order is not None else data)
             if not ok:
                 raise OSError(f"OpenCV could not encode {path}")
             temporary.write_bytes(encoded.tobytes())
         else:
-            pixels = np.round(data * 255.0).astype(np.uint8)
-            image = Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB")
+            image = Image.fromarray(data[:, :, 0] if data.shape[2] == 1 else data, modes[data.shape[2]])
             options = {"quality": 95} if suffix in (".jpg", ".jpeg", ".webp") else {}
             image.save(temporary, format=Image.registered_extensions()[suffix], **options)
 

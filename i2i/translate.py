@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from i2i.errors import I2IError
-from i2i.images import IMAGE_EXTENSIONS, WRITABLE_EXTENSIONS, ImageReadError, is_image_file, read_image, write_image
+from i2i.images import (IMAGE_EXTENSIONS, WRITABLE_EXTENSIONS, ImageInfo, ImageReadError, is_image_file, read_image,
+                        resize_plane, write_image)
 from i2i.preprocess import Preprocess, from_batch, pad_to_multiple, to_batch
+from i2i.tiling import TileSpec, translate_tiled
 
 
 # -- inputs and outputs -----------------------------------------------------------------------------
@@ -164,6 +166,20 @@ def load_backend(model: str | Path, backend: str = "auto", to: str | None = None
     raise I2IError(f"--backend must be auto, torch or onnx, got {backend!r}")
 
 
+def uses_image_statistics(backend: Backend) -> bool:
+    """Whether the deployed network normalises by each input's own statistics (InstanceNorm, or
+    BatchNorm run per image), which makes tiled results differ from whole-image ones."""
+    header = backend.header
+    if header.get("inference", {}).get("batchnorm", "per_image") == "per_image" and _mentions(header, "batch"):
+        return True
+    return _mentions(header, "instance")
+
+
+def _mentions(header: dict[str, Any], norm: str) -> bool:
+    generators = header.get("generators", {})
+    return any(str(g.get("config", {}).get("norm", "")).startswith(norm) for g in generators.values())
+
+
 # -- the pipeline -----------------------------------------------------------------------------------
 @dataclass
 class Report:
@@ -176,37 +192,78 @@ class _Decoded:
     job: Job
     rgb: np.ndarray | None = None
     alpha: np.ndarray | None = None
+    info: ImageInfo | None = None
     error: str | None = None
 
 
 def _decode(job: Job) -> _Decoded:
     try:
-        rgb, alpha, _ = read_image(job.source)
-        return _Decoded(job, rgb, alpha)
+        rgb, alpha, info = read_image(job.source)
+        return _Decoded(job, rgb, alpha, info)
     except ImageReadError as error:
         return _Decoded(job, error=str(error))
     except MemoryError:
         return _Decoded(job, error=f"{job.source}: too large to decode in memory")
 
 
-def _batches(decoded: Iterator[_Decoded], batch_size: int, report: Report) -> Iterator[list[_Decoded]]:
-    """Group consecutive images of the same size; a size change or a full batch flushes."""
+def _batches(decoded: Iterator[_Decoded], batch_size: int, report: Report,
+             tiled: Callable[[_Decoded], bool]) -> Iterator[list[_Decoded]]:
+    """Group consecutive images of the same size; a size change or a full batch flushes. An image
+    that is translated in tiles is a batch of its own (its tiles are batched inside)."""
     pending: list[_Decoded] = []
     for item in decoded:
         if item.error is not None:
             report.failed.append((item.job.source, item.error))
             continue
-        if pending and (item.rgb.shape != pending[0].rgb.shape or len(pending) == batch_size):
+        if pending and (tiled(item) or item.rgb.shape != pending[0].rgb.shape or len(pending) == batch_size):
             yield pending
             pending = []
         pending.append(item)
+        if tiled(item):
+            yield pending
+            pending = []
     if pending:
         yield pending
 
 
+def _output_options(item: _Decoded, scale: int, height: int, width: int) -> dict[str, Any]:
+    """What the output keeps of its input: alpha (resized with the image), 16 bits, and — for
+    super-resolution only — grey (a translation model may colour a grey input: edges → shoes)."""
+    info, alpha = item.info, item.alpha
+    if alpha is not None and scale != 1:
+        alpha = resize_plane(alpha, width * scale, height * scale)
+    bits = 16 if info is not None and info.bits >= 16 else 8
+    return {"alpha": alpha, "bits": bits, "grayscale": bool(scale > 1 and info is not None and info.grayscale)}
+
+
+_TOO_LARGE = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc", "failed to allocate")
+
+
+def _run_whole(backend: Backend, batch: list[_Decoded], multiple: int, min_size: int) -> list[np.ndarray]:
+    inputs = to_batch([pad_to_multiple(item.rgb, multiple, min_size) for item in batch])
+    try:
+        return from_batch(backend.run(inputs))
+    except (MemoryError, RuntimeError) as error:  # torch and onnxruntime report allocation failures so
+        text = str(error).lower()
+        if not isinstance(error, MemoryError) and not any(marker in text for marker in _TOO_LARGE):
+            raise
+        height, width = batch[0].rgb.shape[:2]
+        raise _TooLarge(f"{width}×{height} is too large to translate whole in this memory"
+                        f"{f' (batch of {len(batch)})' if len(batch) > 1 else ''}; use --tile 512 "
+                        f"(or a smaller tile), or --batch-size 1") from None
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, overwrite: bool = False,
-                    workers: int = 2, on_progress: Callable[[int], None] | None = None) -> Report:
-    """Run `backend` over `jobs`, writing each output atomically. Never raises for a bad input file."""
+                    workers: int = 2, tile: TileSpec | None = None,
+                    on_progress: Callable[[int], None] | None = None) -> Report:
+    """Run `backend` over `jobs`, writing each output atomically. Never raises for a bad input file.
+
+    With `tile`, images larger than one tile window are translated tile by tile (`i2i.tiling`);
+    smaller ones whole, as without it."""
     if not overwrite:
         existing = [job.target for job in jobs if job.target.exists()]
         if existing:
@@ -215,6 +272,11 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
     report = Report()
     multiple, min_size, scale = backend.preprocess.multiple_of, backend.preprocess.min_size, backend.preprocess.scale
     lookahead = max(2 * batch_size, 4)
+    window = tile.window(multiple, min_size) if tile is not None else 0
+
+    def tiled(item: _Decoded) -> bool:
+        return tile is not None and max(item.rgb.shape[:2]) > window
+
     with ThreadPoolExecutor(workers, thread_name_prefix="decode") as decoder, \
             ThreadPoolExecutor(workers, thread_name_prefix="encode") as encoder:
         writes: list[tuple[Job, Future]] = []
@@ -228,14 +290,27 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
             for future in queue:
                 yield future.result()
 
-        for batch in _batches(decoded_stream(), batch_size, report):
+        for batch in _batches(decoded_stream(), batch_size, report, tiled):
             height, width = batch[0].rgb.shape[:2]
-            inputs = to_batch([pad_to_multiple(item.rgb, multiple, min_size) for item in batch])
-            outputs = from_batch(backend.run(inputs))
+            try:
+                if tiled(batch[0]):
+                    item = batch[0]
+                    bits = 16 if item.info is not None and item.info.bits >= 16 else 8
+                    # One window per forward pass: bounded memory is what tiling is for (an SR network's
+                    # activations at the output size dominate: ~1 GB for a 256-px tile at ×4).
+                    outputs = [translate_tiled(backend.run, item.rgb, tile, scale=scale, multiple_of=multiple,
+                                               min_size=min_size, batch_size=1,
+                                               dtype=np.uint16 if bits == 16 else np.uint8)]
+                    item.rgb = None  # the input is no longer needed: free it before encoding
+                else:
+                    outputs = _run_whole(backend, batch, multiple, min_size)
+            except _TooLarge as error:
+                report.failed += [(item.job.source, f"{item.job.source}: {error}") for item in batch]
+                continue
             for item, output in zip(batch, outputs, strict=True):
                 output = output[: height * scale, : width * scale]
-                alpha = item.alpha if scale == 1 else None
-                writes.append((item.job, encoder.submit(write_image, item.job.target, output, alpha)))
+                options = _output_options(item, scale, height, width)
+                writes.append((item.job, encoder.submit(write_image, item.job.target, output, **options)))
             # Bound memory: wait for writes older than a few batches before decoding further.
             while len(writes) > lookahead:
                 _finish_write(*writes.pop(0), report, on_progress)

@@ -332,3 +332,38 @@ def test_cli_weights_list_and_download_with_import(server, tmp_path):
     bad = runner.invoke(app, ["weights", "download", "horse2zebra", "--import-to", str(tmp_path / "x.pth")])
     assert "must name a .safetensors file" in one_line_error(bad)
     assert "unknown pretrained model" in one_line_error(runner.invoke(app, ["weights", "download", "zorse"]))
+
+
+def test_super_resolution_sets_land_where_srgan_reads_them(server, tmp_path, monkeypatch):
+    """DIV2K train + valid into one folder → `i2i train srgan --data DIR` finds both splits; the EDSR
+    benchmark tar (plain .tar) → DIR/Set5/HR …. Their own hosts are replaced by the mirror variable."""
+    from i2i import catalog
+    from i2i.data.superres import find_hr_files
+
+    assert catalog.DATASETS["div2k"].host == "http://data.vision.ee.ethz.ch/cvl"
+    monkeypatch.delenv("I2I_DOWNLOAD_BASE_URL")
+    assert catalog.DATASETS["div2k"].url == "http://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip"
+    assert catalog.DATASETS["sr_benchmark"].url == "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
+    monkeypatch.setenv("I2I_DOWNLOAD_BASE_URL", server.url)
+    server.files["/DIV2K/DIV2K_train_HR.zip"] = zip_bytes({f"DIV2K_train_HR/{i:04d}.png": png(i) for i in (1, 2, 3)})
+    server.files["/DIV2K/DIV2K_valid_HR.zip"] = zip_bytes({"DIV2K_valid_HR/0801.png": png(8)})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:  # uncompressed, as the EDSR release
+        for name in ("Set5/HR/baby.png", "Set5/LR_bicubic/X4/babyx4.png", "Set14/HR/lenna.png",
+                     "B100/HR/3096.png", "Urban100/HR/img_001.png"):
+            data = png(len(name))
+            info = tarfile.TarInfo(f"benchmark/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    server.files["/research/EDSR/benchmark.tar"] = buffer.getvalue()
+
+    result = runner.invoke(app, ["data", "download", "div2k", str(tmp_path / "div2k")])
+    assert result.exit_code == 0 and "i2i train srgan --data" in result.output, result.output
+    assert download_dataset("div2k_valid", tmp_path / "div2k", progress=False).folders == {"DIV2K_valid_HR": 1}
+    assert [p.name for p in find_hr_files(tmp_path / "div2k", "train")] == ["0001.png", "0002.png", "0003.png"]
+    assert [p.name for p in find_hr_files(tmp_path / "div2k", "test")] == ["0801.png"]
+    report = download_dataset("sr_benchmark", tmp_path / "bench", progress=False)
+    assert report.folders == {"Set5": 2, "Set14": 1, "B100": 1, "Urban100": 1}
+    assert [p.name for p in find_hr_files(tmp_path / "bench" / "Set5" / "HR", "test", whole_folder_ok=True)] == [
+        "baby.png"]
+    assert leftovers(tmp_path) == []

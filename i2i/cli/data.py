@@ -12,7 +12,7 @@ from i2i.errors import I2IError
 app = typer.Typer(help="Built-in demo data sets, and downloads of the pix2pix/CycleGAN ones.",
                   no_args_is_help=True)
 
-DEMOS = ("shapes", "stripes")
+DEMOS = ("shapes", "stripes", "photos")
 
 
 @app.command()
@@ -26,12 +26,18 @@ def demo(
 ) -> None:
     """Write a built-in data set. `shapes` (pix2pix): paired outline drawings (A) → coloured, shaded
     shapes (B). `stripes` (CycleGAN): unpaired domains `plain` (flat-coloured shapes) and `striped`
-    (the same kind of shapes with zebra-like stripes); its test split is paired for scoring."""
+    (the same kind of shapes with zebra-like stripes); its test split is paired for scoring. `photos`
+    (srgan): scikit-image's bundled photographs, 13 for training and 4 held out (needs scikit-image)."""
     if name not in DEMOS:
         raise I2IError(f"unknown demo data set {name!r}; choose one of: {', '.join(DEMOS)}")
+    from i2i.data.demo_photos import make_photos
     from i2i.data.demo_shapes import make_shapes
     from i2i.data.demo_stripes import make_stripes
 
+    if name == "photos":
+        counts = make_photos(directory)
+        typer.echo(f"wrote photos to {directory}: " + ", ".join(f"{split} {n} images" for split, n in counts.items()))
+        return
     make = {"shapes": make_shapes, "stripes": make_stripes}[name]
     try:
         counts = make(directory, seed=seed, num_train=num_train, num_test=num_test, size=size)
@@ -85,20 +91,26 @@ def download(
     elif entry.kind == "paired" and "train" in report.folders:
         typer.echo(f"A = {a} (left halves), B = {b} (right halves); train with: i2i train pix2pix --data "
                    f"{directory} (add --set data.direction=BtoA for {b} → {a})")
+    elif entry.kind.startswith("div2k"):
+        typer.echo(f"super-resolution: i2i train srgan --data {directory} --scale 4")
+    elif entry.kind == "sr_benchmark":
+        typer.echo(f"evaluate with: i2i eval RUN --data {directory}/Set5/HR")
 
 
 def _print_datasets() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="pix2pix/CycleGAN data sets (a name in both releases is pix2pix's; the CycleGAN one "
-                        "is cyclegan/NAME)",
-                  caption=f"from {catalog.base_url()} (set {catalog.BASE_URL_VARIABLE} for a mirror); "
+    table = Table(title="Data sets: pix2pix/CycleGAN (a name in both releases is pix2pix's; the CycleGAN one "
+                        "is cyclegan/NAME) and super-resolution",
+                  caption=f"from {catalog.base_url()} unless the host is named in the listing below (set "
+                          f"{catalog.BASE_URL_VARIABLE} for a mirror of every path); "
                           f"not served: {', '.join(catalog.UNAVAILABLE_DATASETS)} (licence)")
     for column in ("name", "kind", "A", "B", "approx. size", "about"):
         table.add_column(column, no_wrap=column != "about")
     for name, entry in catalog.DATASETS.items():
-        table.add_row(name, entry.kind, *entry.domains, entry.approx_size, entry.note)
+        note = entry.note if entry.host is None else f"{entry.note} ({entry.url})"
+        table.add_row(name, entry.kind, *entry.domains, entry.approx_size, note)
     console = Console()
     if not console.is_terminal:  # piped: one line per row, for grep and copy, instead of 80 columns
         console.width = console.measure(table, options=console.options.update_width(10_000)).maximum

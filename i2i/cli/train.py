@@ -14,10 +14,12 @@ from i2i.errors import I2IError
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="Method to train: pix2pix (paired) or cyclegan (unpaired)."),
+    method: str = typer.Argument(..., help="Method to train: pix2pix (paired), cyclegan (unpaired) or srgan "
+                                           "(super-resolution from a folder of HR images)."),
     data: Path | None = typer.Option(None, help="Data folder (default: the recipe's data.root, 'data')."),
     domains: tuple[str, str] | None = typer.Option(None, help="Unpaired methods: the two domains' folder "
                                                         "names under --data, e.g. --domains horse zebra."),
+    scale: int | None = typer.Option(None, help="srgan: upscaling factor, 2, 4 or 8."),
     recipe: Path | None = typer.Option(None, help="TOML preset with overrides of the method's paper defaults."),
     set_: list[str] = typer.Option([], "--set", help="Override any recipe key: --set generator.ngf=32 (repeatable)."),
     out: Path | None = typer.Option(None, help="Run directory (default: runs/<method>-<data>-<time>)."),
@@ -40,7 +42,8 @@ def train(
     if resume:
         if out is None:
             raise I2IError("--resume needs --out RUN_DIR (the run to continue)")
-        extra = [name for name, value in (("--data", data), ("--domains", domains), ("--recipe", recipe),
+        extra = [name for name, value in (("--data", data), ("--domains", domains), ("--scale", scale),
+                                          ("--recipe", recipe),
                                           ("--batch-size", batch_size),
                                           ("--image-size", image_size), ("--seed", seed)) if value is not None]
         if extra or set_:
@@ -73,6 +76,10 @@ def train(
                 raise I2IError(f"--domains is for unpaired methods; {method} reads paired A/B data "
                                f"(choose the direction with --set data.direction=BtoA)")
             changes.setdefault("data", {})["domains"] = list(domains)
+        if scale is not None:
+            if not hasattr(resolved, "scale"):
+                raise I2IError(f"--scale is for super-resolution (srgan); {method} keeps the image size")
+            changes["scale"] = scale
         resolved = override(resolved, changes)
         resolved = override(resolved, parse_sets(set_))
         resolved = override(resolved, nest({"method": method}))

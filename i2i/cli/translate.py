@@ -22,12 +22,27 @@ def translate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     device: str = typer.Option("auto", help="auto, cpu or cuda (torch backend)."),
     workers: int = typer.Option(2, min=1, help="Threads decoding and encoding images."),
+    tile: int | None = typer.Option(None, min=8, help="Translate images larger than this (input pixels) in "
+                                                      "tiles: bounded memory for any size."),
+    tile_pad: int = typer.Option(16, min=0, help="Context pixels around each tile (≥ the network's receptive "
+                                                 "radius makes tiling exact for networks without InstanceNorm)."),
+    tile_feather: int = typer.Option(16, min=0, help="Width of the linear cross-fade between tiles (≤ 2 × pad)."),
 ) -> None:
     """Translate images. Exit status 0: all written; 1: some inputs failed (each named); 2: usage error."""
-    from i2i.translate import collect_jobs, load_backend, translate_files
+    from i2i.errors import I2IError
+    from i2i.tiling import TileSpec
+    from i2i.translate import collect_jobs, load_backend, translate_files, uses_image_statistics
 
+    try:
+        spec = TileSpec(tile, tile_pad, tile_feather) if tile is not None else None
+    except ValueError as error:
+        raise I2IError(f"--tile: {error}") from None
     jobs = collect_jobs(inputs, out)
     runner = load_backend(model, backend, to, device)
+    if spec is not None and uses_image_statistics(runner):
+        typer.echo("warning: this model normalises with per-image statistics (InstanceNorm), so tiles are "
+                   "normalised separately: tiled outputs differ slightly from whole-image ones "
+                   "(the cross-fade hides the seams)", err=True)
     console = Console(stderr=True)
     progress = Progress(TextColumn(f"[bold]{runner.direction}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -41,7 +56,7 @@ def translate(
             progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} img/s")
 
         report = translate_files(runner, jobs, batch_size=batch_size, overwrite=overwrite, workers=workers,
-                                 on_progress=advance)
+                                 tile=spec, on_progress=advance)
     for _, reason in report.failed:
         typer.echo(f"error: {reason}", err=True)
     typer.echo(f"translated {len(report.written)} of {len(jobs)} images with {runner.description} → {out}")

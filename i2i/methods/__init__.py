@@ -3,10 +3,12 @@
 from i2i.methods.base import Method, Recipe
 from i2i.methods.cyclegan import CycleGAN, CycleGANRecipe
 from i2i.methods.pix2pix import Pix2Pix, Pix2PixRecipe
+from i2i.methods.srgan import SRGAN, SRGANRecipe
 
 METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "srgan": SRGAN,
 }
 
-__all__ = ["METHODS", "CycleGAN", "CycleGANRecipe", "Method", "Pix2Pix", "Pix2PixRecipe", "Recipe"]
+__all__ = ["METHODS", "CycleGAN", "CycleGANRecipe", "Method", "Pix2Pix", "Pix2PixRecipe", "Recipe", "SRGAN", "SRGANRecipe"]

@@ -27,6 +27,7 @@ class DataConfig:
     load_size: int | None = None        # resize side before the random crop; None → image_size × 286/256
     flip: bool = True                   # random horizontal flip (same for both images of a pair)
     num_workers: int = 0                # DataLoader worker processes (0 = decode in the training process)
+    repeat: int = 1                     # super-resolution: random crops of each image per epoch (few large photos)
 
 
 @dataclass
@@ -123,6 +124,16 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
     def sample_columns(self, images: dict[str, Tensor], translate: Callable[[str, Tensor], Tensor]) -> list[Tensor]:
         """Columns of the sample grid, left to right, from a batch of fixed inputs in [0, 1].
         `translate(direction, images)` runs the deployed generator (as `i2i translate` would)."""
+
+    step: int = 0  # the 0-based step being trained, set by the trainer (for methods with stages)
+
+    def initialise(self) -> None:
+        """Load starting weights a recipe names (e.g. a pre-trained stage), before the first step.
+        Runs once when training starts; a resumed run then loads its own state over it."""
+
+    def lr_schedule(self) -> Callable[[int], float] | None:
+        """Learning-rate multiplier by 0-based step, or None for the recipe's constant-then-linear decay."""
+        return None
 
     def validate(self) -> None:
         """Raise I2IError for recipe combinations the method cannot train."""

@@ -9,12 +9,18 @@ from torch import nn
 
 from i2i.models.patchgan import PatchGAN, PatchGANConfig, check_input_size
 from i2i.models.resnet import ResNetConfig, ResNetGenerator
+from i2i.models.rrdb import RRDBNet, RRDBNetConfig
+from i2i.models.sr_discriminator import SRDiscriminator, SRDiscriminatorConfig
+from i2i.models.srresnet import SRResNet, SRResNetConfig
 from i2i.models.unet import UNetConfig, UNetGenerator
 
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     "unet": (UNetConfig, UNetGenerator),
     "resnet": (ResNetConfig, ResNetGenerator),
     "patchgan": (PatchGANConfig, PatchGAN),
+    "srresnet": (SRResNetConfig, SRResNet),
+    "sr_discriminator": (SRDiscriminatorConfig, SRDiscriminator),
+    "rrdbnet": (RRDBNetConfig, RRDBNet),
 }
 
 
@@ -42,5 +48,6 @@ def describe(module: nn.Module) -> dict[str, Any]:
     return {"architecture": architecture_name(module), "config": asdict(module.config)}
 
 
-__all__ = ["ARCHITECTURES", "PatchGAN", "PatchGANConfig", "ResNetConfig", "ResNetGenerator", "UNetConfig",
-           "UNetGenerator", "build", "check_input_size", "describe"]
+__all__ = ["ARCHITECTURES", "PatchGAN", "PatchGANConfig", "RRDBNet", "RRDBNetConfig", "ResNetConfig",
+           "ResNetGenerator", "SRDiscriminator", "SRDiscriminatorConfig", "SRResNet", "SRResNetConfig",
+           "UNetConfig", "UNetGenerator", "build", "check_input_size", "describe"]

@@ -22,7 +22,9 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def __init__(self, dataset_size: int, batch_size: int, seed: int, start: int, stop: int) -> None:
         if dataset_size < batch_size:
-            raise I2IError(f"batch size {batch_size} is larger than the training set ({dataset_size} items)")
+            raise I2IError(f"batch size {batch_size} is larger than the training set ({dataset_size} items); lower "
+                           f"--batch-size (super-resolution: or crop each image several times per epoch with "
+                           f"--set data.repeat=N)")
         self.dataset_size, self.batch_size, self.seed = dataset_size, batch_size, seed
         self.start, self.stop = start, stop
         self.steps_per_epoch = dataset_size // batch_size

@@ -13,8 +13,9 @@ from i2i.images import write_image
 
 
 class MetricsLog:
-    """metrics.csv with one row per logged step. Columns are fixed by the first row; on resume, rows
-    after the resumed step are dropped so the file reads as one uninterrupted run."""
+    """metrics.csv with one row per logged step. Columns come from the first row; a later row with new
+    columns rewrites the header (older rows get empty cells). On resume, rows after the resumed step
+    are dropped so the file reads as one uninterrupted run."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -36,13 +37,24 @@ class MetricsLog:
         writer.writerows(kept)
         atomic_write(self.path, lambda temporary: temporary.write_text(buffer.getvalue()))
 
+    def _add_columns(self, names: list[str]) -> None:
+        """Rewrite the file with `names` appended to the header; earlier rows get empty cells."""
+        with self.path.open(newline="") as handle:
+            rows = list(csv.reader(handle))[1:]
+        self.columns = [*self.columns, *names]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(self.columns)
+        writer.writerows(row + [""] * len(names) for row in rows)
+        atomic_write(self.path, lambda temporary: temporary.write_text(buffer.getvalue()))
+
     def append(self, row: dict[str, float]) -> None:
         new_file = self.columns is None
         if new_file:
             self.columns = list(row)
         missing = [c for c in row if c not in self.columns]
-        if missing:
-            raise ValueError(f"metrics row has new columns {missing}; metrics.csv columns are fixed")
+        if missing:  # e.g. the discriminator's losses once SRGAN's second stage starts
+            self._add_columns(missing)
         with self.path.open("a", newline="") as handle:
             writer = csv.writer(handle)
             if new_file:

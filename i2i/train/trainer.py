@@ -14,6 +14,7 @@ import math
 import random
 import signal
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ class Trainer:
         self.console = console or Console(stderr=True)
         self.device = resolve_device(recipe.device)
         method.validate()
+        method.initialise()
 
         torch.manual_seed(recipe.seed)
         random.seed(recipe.seed)
@@ -99,7 +101,7 @@ class Trainer:
                                             weight_decay=opt.weight_decay)
         self.optimizer_d = torch.optim.Adam(method.discriminators.parameters(), lr=opt.lr_d, betas=betas,
                                             weight_decay=opt.weight_decay)
-        schedule = constant_then_linear(recipe.steps, recipe.schedule.decay_start)
+        schedule = method.lr_schedule() or constant_then_linear(recipe.steps, recipe.schedule.decay_start)
         self.scheduler_g = torch.optim.lr_scheduler.LambdaLR(self.optimizer_g, schedule)
         self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, schedule)
         self.ema = EMA(method.generators, recipe.ema_decay) if recipe.ema_decay > 0 else None
@@ -176,6 +178,7 @@ class Trainer:
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         method, weights = self.method, self.recipe.loss_weights
         method.train()
+        method.step = self.step
         method.discriminators.requires_grad_(False)
         generator_losses, fakes = method.generator_losses(batch)
         generator_total = weighted_total(generator_losses, weights)
@@ -202,7 +205,12 @@ class Trainer:
         row["lr_g"] = self.optimizer_g.param_groups[0]["lr"]
         row["lr_d"] = self.optimizer_d.param_groups[0]["lr"]
         self.scheduler_g.step()
-        self.scheduler_d.step()
+        with warnings.catch_warnings():
+            # Steps without a discriminator update (SRGAN's first stage) still advance its schedule, so
+            # that its LR follows the global step; torch warns about stepping a scheduler before its
+            # optimiser, which is intended here.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            self.scheduler_d.step()
         return row
 
     def _check_finite(self, row: dict[str, float]) -> None:

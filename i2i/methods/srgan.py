@@ -1,0 +1,233 @@
+"""SRGAN: Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network
+(Ledig et al., CVPR 2017), with ESRGAN (Wang et al., ECCVW 2018) as a recipe.
+
+Two stages in one method (`stage`):
+1. `srresnet` — the generator alone on the pixel-wise MSE between SR and HR (the paper's SRResNet,
+   the PSNR model).
+2. `srgan` — initialised from stage 1: content loss on VGG19 φ5,4 features (rescaled by 1/12.75)
+   + 10⁻³ × adversarial (−log D(G(LR))) against the SRGAN discriminator (BCE).
+`both` runs stage 1 for the first `switch_at` fraction of the steps, then stage 2 in the same run;
+the switch step is written to metrics.csv's rows and the checkpoint header. Paper schedule: Adam
+β₁ = 0.9, lr 10⁻⁴ for 10⁶ SRResNet updates; SRGAN 10⁵ updates at 10⁻⁴ and 10⁵ at 10⁻⁵; batch 16 of
+96 px HR crops; LR made by bicubic ÷4 (see `i2i.data.superres` for the exact resize).
+
+ESRGAN (recipes/esrgan-x4-div2k.toml): RRDB generator, relativistic average discriminator
+(`gan_objective = "relativistic"`), perceptual loss on conv5_4 before the activation with L1,
+L1 pixel term 10⁻², adversarial 5·10⁻³.
+
+Network range: LR and HR are both normalised to [−1, 1] (the project-wide contract); the paper feeds
+LR in [0, 1] — an affine change the first convolution absorbs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from i2i.errors import I2IError
+from i2i.losses import discriminator_loss, generator_loss
+from i2i.methods.base import InferenceConfig, Method, OptimizerConfig, Recipe, ScheduleConfig
+from i2i.models import RRDBNet, RRDBNetConfig, SRDiscriminator, SRDiscriminatorConfig, SRResNet, SRResNetConfig
+from i2i.preprocess import Preprocess
+
+STAGES = ("srresnet", "srgan", "both")
+SR_OBJECTIVES = ("vanilla", "lsgan", "hinge", "relativistic")
+ARCHITECTURES = ("srresnet", "rrdbnet")
+
+
+@dataclass
+class PerceptualConfig:
+    layer: str = "relu5_4"              # φ5,4: after the 4th conv's ReLU before the 5th max-pool (ESRGAN: conv5_4)
+    criterion: str = "mse"              # mse (SRGAN) or l1 (ESRGAN)
+    feature_scale: float = 1 / 12.75    # SRGAN rescales VGG features by 1/12.75 (ESRGAN: 1)
+    weights: str | None = None          # VGG19 ImageNet weights file (else $I2I_VGG19_WEIGHTS, else torch's cache)
+
+
+@dataclass
+class SRGANRecipe(Recipe):
+    method: str = "srgan"
+    scale: int = 4                      # ×2, ×4 (paper) or ×8
+    stage: str = "both"                 # srresnet | srgan | both
+    switch_at: float = 1_000_000 / 1_200_000  # stage=both: fraction of the steps spent in stage 1
+    init_from: str | None = None        # stage=srgan: the SRResNet checkpoint (.safetensors or run dir) to start from
+    steps: int = 1_200_000              # 10⁶ SRResNet + 2·10⁵ SRGAN updates
+    batch_size: int = 16
+    image_size: int = 96                # HR crop side (LR 24 at ×4)
+    architecture: str = "srresnet"      # srresnet (paper) or rrdbnet (ESRGAN)
+    srresnet: SRResNetConfig = field(default_factory=SRResNetConfig)
+    rrdbnet: RRDBNetConfig = field(default_factory=RRDBNetConfig)
+    discriminator: SRDiscriminatorConfig = field(default_factory=SRDiscriminatorConfig)
+    gan_objective: str = "vanilla"      # BCE, generator −log D(G(x)); relativistic = ESRGAN's RaGAN
+    pixel_criterion: str = "mse"        # stage 1 loss (and stage 2's optional pixel term): mse or l1
+    perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
+    srgan_lr_drop: float = 0.5          # stage 2: lr × 0.1 after this fraction of its steps (10⁵ of 2·10⁵)
+    schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(decay_start=1.0))  # stage 1: constant
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr_g=1e-4, lr_d=1e-4, beta1=0.9))
+    # Eval-mode BatchNorm: the SR network is then a fixed convolution stack, so tiled inference is
+    # exact and one image's statistics never change another's colours.
+    inference: InferenceConfig = field(default_factory=lambda: InferenceConfig(batchnorm="running"))
+    loss_weights: dict[str, float] = field(default_factory=lambda: {
+        "pixel": 1.0,                   # stage 1: MSE(SR, HR)
+        "content": 1.0,                 # stage 2: VGG φ5,4 MSE (features already rescaled)
+        "adversarial": 1e-3,            # stage 2
+        "gan_pixel": 0.0,               # stage 2 pixel term (ESRGAN: 1e-2 L1); 0 skips it
+        "disc_real": 1.0,
+        "disc_fake": 1.0,
+    })
+
+
+class SRGAN(Method):
+    Recipe = SRGANRecipe
+    data_kind = "superres"
+
+    def __init__(self, recipe: SRGANRecipe) -> None:
+        super().__init__(recipe)
+        if recipe.architecture not in ARCHITECTURES:
+            raise I2IError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {recipe.architecture!r}")
+        if recipe.scale not in (2, 4, 8):
+            raise I2IError(f"scale must be 2, 4 or 8, got {recipe.scale}")
+        if recipe.architecture == "srresnet":
+            generator: nn.Module = SRResNet(replace(recipe.srresnet, scale=recipe.scale))
+        else:
+            generator = RRDBNet(replace(recipe.rrdbnet, scale=recipe.scale))
+        self.generators = nn.ModuleDict({"generator": generator})
+        self.discriminators = nn.ModuleDict({
+            "discriminator": SRDiscriminator(replace(recipe.discriminator, input_size=recipe.image_size))})
+        self._perceptual: nn.Module | None = None
+
+    # -- stages -----------------------------------------------------------------------------------
+    @property
+    def switch_step(self) -> int:
+        """First step of stage 2 (0 when the run is stage 2 only; `steps` when stage 1 only)."""
+        recipe = self.recipe
+        return {"srresnet": recipe.steps, "srgan": 0}.get(recipe.stage, round(recipe.steps * recipe.switch_at))
+
+    def in_stage2(self) -> bool:
+        return self.step >= self.switch_step
+
+    def validate(self) -> None:
+        recipe = self.recipe
+        if recipe.stage not in STAGES:
+            raise I2IError(f"stage must be one of {', '.join(STAGES)}, got {recipe.stage!r}")
+        if recipe.gan_objective not in SR_OBJECTIVES:
+            raise I2IError(f"gan_objective must be one of {', '.join(SR_OBJECTIVES)}, got {recipe.gan_objective!r}")
+        if recipe.pixel_criterion not in ("mse", "l1"):
+            raise I2IError(f"pixel_criterion must be mse or l1, got {recipe.pixel_criterion!r}")
+        if recipe.image_size % recipe.scale:
+            raise I2IError(f"image_size {recipe.image_size} (the HR crop) must be a multiple of the scale {recipe.scale}")
+        if recipe.stage == "both" and not 0.0 < recipe.switch_at < 1.0:
+            raise I2IError(f"switch_at must be in (0, 1) for stage=both, got {recipe.switch_at}")
+        if recipe.stage == "srgan" and not recipe.init_from:
+            raise I2IError("stage=srgan starts from a trained SRResNet (as the paper does): "
+                           "--set init_from=RUN_DIR_OR_CHECKPOINT (a stage=srresnet run)")
+        if recipe.stage != "srresnet":
+            self.perceptual_loss()  # a missing VGG file stops the run now, not after stage 1
+
+    def perceptual_loss(self) -> nn.Module:
+        if self._perceptual is None:
+            from i2i.perceptual import PerceptualLoss
+
+            config = self.recipe.perceptual
+            # Not a registered submodule: the frozen VGG stays out of checkpoints and optimisers.
+            self._perceptual = PerceptualLoss(layer=config.layer, criterion=config.criterion,
+                                              feature_scale=config.feature_scale, weights=config.weights)
+        return self._perceptual
+
+    def initialise(self) -> None:
+        """Load the generator named by `init_from` (stage=srgan: the stage-1 SRResNet)."""
+        from i2i.checkpoint import load_checkpoint
+
+        if not self.recipe.init_from:
+            return
+        checkpoint = load_checkpoint(self.recipe.init_from)
+        source = checkpoint.generator(checkpoint.direction(None))
+        try:
+            self.generators["generator"].load_state_dict(source.state_dict())
+        except RuntimeError as error:
+            raise I2IError(f"{self.recipe.init_from}: its generator does not match this recipe's "
+                           f"({str(error).splitlines()[0]})") from None
+
+    def lr_schedule(self) -> Callable[[int], float]:
+        """Stage 1: constant (the paper), or linear decay after `schedule.decay_start` of its steps when
+        a recipe sets it below 1; stage 2: × 0.1 after `srgan_lr_drop` of its steps (the paper: 10⁵
+        updates at 10⁻⁴, then 10⁵ at 10⁻⁵)."""
+        switch, steps = self.switch_step, self.recipe.steps
+        constant = round(switch * self.recipe.schedule.decay_start)   # stage-1 steps before the decay
+        drop = switch + round((steps - switch) * self.recipe.srgan_lr_drop)
+
+        def multiplier(step: int) -> float:
+            if step < switch:  # the trainer's constant-then-linear rule, over stage 1 only
+                return 1.0 - max(0, step + 1 - constant) / (switch - constant + 1)
+            return 0.1 if step >= drop else 1.0
+
+        return multiplier
+
+    # -- losses -----------------------------------------------------------------------------------
+    def _pixel(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(output, target) if self.recipe.pixel_criterion == "mse" else F.l1_loss(output, target)
+
+    def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        lr, hr = batch["LR"], batch["HR"]
+        sr = self.generators["generator"](lr)
+        if not self.in_stage2():
+            return {"pixel": self._pixel(sr, hr)}, {"sr": sr}
+        weights = self.recipe.loss_weights
+        disc = self.discriminators["discriminator"]
+        losses = {"content": self.perceptual_loss().to(sr.device)(sr, hr)}
+        if self.recipe.gan_objective == "relativistic":
+            losses["adversarial"] = relativistic_generator_loss(disc(hr), disc(sr))
+        else:
+            losses["adversarial"] = generator_loss(disc(sr), self.recipe.gan_objective)
+        if weights.get("gan_pixel", 0.0):
+            losses["gan_pixel"] = self._pixel(sr, hr)
+        return losses, {"sr": sr}
+
+    def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
+        if not self.in_stage2():
+            return {}
+        disc = self.discriminators["discriminator"]
+        real, fake = disc(batch["HR"]), disc(fakes["sr"])
+        if self.recipe.gan_objective == "relativistic":
+            real_loss, fake_loss = relativistic_discriminator_loss(real, fake)
+        else:
+            real_loss, fake_loss = discriminator_loss(real, fake, self.recipe.gan_objective)
+        return {"disc_real": real_loss, "disc_fake": fake_loss}
+
+    # -- deployment -------------------------------------------------------------------------------
+    def exported_generators(self, generators: nn.ModuleDict | None = None) -> dict[str, nn.Module]:
+        generators = self.generators if generators is None else generators
+        return {"LR->HR": generators["generator"]}
+
+    def domains(self) -> list[str]:
+        return ["LR", "HR"]
+
+    def preprocess(self) -> Preprocess:
+        config = self.generators["generator"].config
+        return Preprocess(size=self.recipe.image_size, scale=self.recipe.scale, min_size=config.min_size,
+                          extra={"degradation": "Pillow BICUBIC ÷ scale of the 8-bit HR, rounded to 8 bits"})
+
+    def header(self) -> dict[str, object]:
+        return {"scale": self.recipe.scale, "stage": self.recipe.stage, "switch_step": self.switch_step}
+
+    def sample_columns(self, images: dict[str, Tensor], translate: Callable[[str, Tensor], Tensor]) -> list[Tensor]:
+        """bicubic | SR | HR."""
+        lr = images["LR"]
+        bicubic = F.interpolate(lr, scale_factor=self.recipe.scale, mode="bicubic", align_corners=False).clamp(0, 1)
+        return [bicubic, translate("LR->HR", lr), images["HR"]]
+
+
+def relativistic_discriminator_loss(real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """RaGAN (Jolicoeur-Martineau 2018), as ESRGAN: D should find real more realistic than the
+    average fake, and fake less realistic than the average real."""
+    return (F.binary_cross_entropy_with_logits(real - fake.mean(), torch.ones_like(real)),
+            F.binary_cross_entropy_with_logits(fake - real.mean(), torch.zeros_like(fake)))
+
+
+def relativistic_generator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """The generator's side: both terms with swapped targets (ESRGAN Eq. 2), averaged."""
+    return 0.5 * (F.binary_cross_entropy_with_logits(real - fake.mean(), torch.zeros_like(real))
+                  + F.binary_cross_entropy_with_logits(fake - real.mean(), torch.ones_like(fake)))
