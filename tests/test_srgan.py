@@ -11,6 +11,7 @@ import pytest
 import torch
 import torchvision
 from PIL import Image
+from rich.console import Console
 from typer.testing import CliRunner
 
 from i2i.checkpoint import load_checkpoint
@@ -152,7 +153,9 @@ def test_both_stages_switch_mid_run_and_record_it(hr_data: Path, vgg_file: Path,
 def test_stage_one_leaves_the_discriminator_untouched(hr_data: Path, tmp_path: Path) -> None:
     method = SRGAN(recipe(hr_data, stage="srresnet"))
     before = {k: v.clone() for k, v in method.discriminators.state_dict().items()}
-    Trainer(method, tmp_path / "run").fit()
+    console = Console(record=True, width=200)
+    Trainer(method, tmp_path / "run", console=console).fit()
+    assert "skipped 1 training images smaller than the 32-px crop" in console.export_text()  # tiny.png
     after = method.discriminators.state_dict()
     assert all(torch.equal(before[k], after[k].cpu()) for k in before)
 

@@ -109,6 +109,10 @@ class Trainer:
 
         self.preprocess = method.preprocess()
         self.dataset = build_dataset(method.data_kind, recipe.data, self.preprocess, "train", augment=True)
+        skipped = getattr(self.dataset, "skipped", [])
+        if skipped:  # super-resolution: images smaller than one HR crop cannot give a training sample
+            self.console.print(f"skipped {len(skipped)} training images smaller than the {recipe.image_size}-px "
+                               f"crop (e.g. {skipped[0]}); training on {len(self.dataset.files)}")
         self.sample_images = self._fixed_samples()
         self.step = 0
         self.metrics = MetricsLog(self.run_dir / "metrics.csv")
