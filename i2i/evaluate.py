@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from i2i.images import write_image
-from i2i.metrics import l1, psnr
+from i2i.metrics import l1, psnr, ssim
 from i2i.preprocess import pad_to_multiple, to_batch
 from i2i.translate import Backend
 
@@ -23,10 +23,17 @@ class PairedScores:
     per_image: list[dict[str, float | str]] = field(default_factory=list)
 
 
+PairMetric = Callable[[np.ndarray, np.ndarray], float]
+PAIRED_METRICS: dict[str, PairMetric] = {"l1": l1, "psnr": psnr, "ssim": ssim}
+
+
 def evaluate_pairs(backend: Backend, pairs: list[tuple[np.ndarray, np.ndarray, str]],
-                   samples_path: Path | None = None, num_samples: int = 8) -> PairedScores:
-    """Translate each (input, target, name) at its own size and score output vs target; the baseline
-    scores input vs target. Optionally writes an input | output | target grid of the first pairs."""
+                   samples_path: Path | None = None, num_samples: int = 8,
+                   metrics: dict[str, PairMetric] | None = None) -> PairedScores:
+    """Translate each (input, target, name) at its own size and score output vs target with every
+    metric (default L1, PSNR, SSIM; e.g. LPIPS added by the caller); the baseline scores input vs
+    target. Optionally writes an input | output | target grid of the first pairs."""
+    metrics = PAIRED_METRICS if metrics is None else metrics
     multiple, min_size = backend.preprocess.multiple_of, backend.preprocess.min_size
     per_image, grid_rows = [], []
     for source, target, name in pairs:
@@ -35,20 +42,17 @@ def evaluate_pairs(backend: Backend, pairs: list[tuple[np.ndarray, np.ndarray, s
         output = output[:height, :width]
         if target.shape != output.shape:
             raise ValueError(f"{name}: target is {target.shape[:2]}, output {output.shape[:2]}")
-        per_image.append({"name": name, "l1": l1(output, target), "psnr": psnr(output, target),
-                          "baseline_l1": l1(source, target), "baseline_psnr": psnr(source, target)})
+        row: dict[str, float | str] = {"name": name}
+        for key, metric in metrics.items():
+            row[key], row[f"baseline_{key}"] = metric(output, target), metric(source, target)
+        per_image.append(row)
         if len(grid_rows) < num_samples:
             grid_rows.append(np.concatenate([source, _gap(height), output, _gap(height), target], axis=1))
     if samples_path is not None and grid_rows:
         _write_rows(samples_path, grid_rows)
     mean = _means(per_image)
-
-    return PairedScores(
-        count=len(per_image),
-        model={"l1": mean("l1"), "psnr": mean("psnr")},
-        baseline={"l1": mean("baseline_l1"), "psnr": mean("baseline_psnr")},
-        per_image=per_image,
-    )
+    return PairedScores(count=len(per_image), model={key: mean(key) for key in metrics},
+                        baseline={key: mean(f"baseline_{key}") for key in metrics}, per_image=per_image)
 
 
 def _write_rows(path: Path, grid_rows: list[np.ndarray]) -> None:
@@ -77,10 +81,13 @@ class SuperResScores:
 
 def evaluate_superres(backend: Backend, pairs: list[tuple[np.ndarray, np.ndarray, str]], scale: int, *,
                       y_channel: bool = True, crop_border: int | None = None, samples_path: Path | None = None,
-                      num_samples: int = 4, crop: int = 96) -> SuperResScores:
+                      num_samples: int = 4, crop: int = 96,
+                      extra: dict[str, PairMetric] | None = None) -> SuperResScores:
     """Super-resolve each (LR, HR, name) whole and score it against HR beside bicubic upscaling: PSNR
     and SSIM in the chosen space (Y of BT.601 by default, `scale` px border cropped) and in RGB.
-    Outputs are rounded to 8 bits first, as written files (and the papers' numbers) are."""
+    Outputs are rounded to 8 bits first, as written files (and the papers' numbers) are. `extra`
+    metrics (e.g. LPIPS) score the whole RGB image against HR."""
+    extra = extra or {}
     from i2i.data.superres import bicubic_upscale, to_uint8
     from i2i.metrics import sr_scores
 
@@ -98,6 +105,8 @@ def evaluate_superres(backend: Backend, pairs: list[tuple[np.ndarray, np.ndarray
                 scores = sr_scores(image, hr, scale, y_channel=use_y, crop_border=crop_border)
                 conventions[space] = str(scores["convention"])
                 row[f"{label}{space}_psnr"], row[f"{label}{space}_ssim"] = scores["psnr"], scores["ssim"]
+        for key, metric in extra.items():
+            row[key], row[f"bicubic_{key}"] = metric(output, hr), metric(bicubic, hr)
         per_image.append(row)
         if len(grid_rows) < num_samples:
             side = min(crop, hr.shape[0], hr.shape[1])
@@ -107,7 +116,39 @@ def evaluate_superres(backend: Backend, pairs: list[tuple[np.ndarray, np.ndarray
     if samples_path is not None and grid_rows:
         _write_rows(samples_path, grid_rows)
     mean = _means(per_image)
-    keys = [f"{space}_{metric}" for space in spaces for metric in ("psnr", "ssim")]
+    keys = [f"{space}_{metric}" for space in spaces for metric in ("psnr", "ssim")] + list(extra)
     return SuperResScores(count=len(per_image), convention=conventions,
                           model={key: mean(key) for key in keys},
                           baseline={key: mean(f"bicubic_{key}") for key in keys}, per_image=per_image)
+
+
+@dataclass
+class DistributionScores:
+    count: int
+    model: dict[str, float | int]                   # translated held-out inputs vs real target images
+    baselines: dict[str, dict[str, float | int]]    # the inputs as they are; real vs real (another split)
+
+
+def evaluate_distribution(backend: Backend, sources: list[np.ndarray], targets: list[np.ndarray],
+                          other_targets: list[np.ndarray], extractor: Callable) -> DistributionScores:
+    """FID/KID/IS/1-NN (i2i.fidelity) of the translations of held-out `sources` against the held-out
+    real `targets`, beside two baselines that make the numbers readable: the untranslated sources
+    against the same targets (what translating has to beat), and `other_targets` — real images of the
+    target domain from another split — against them (the floor for this many images)."""
+    from i2i.fidelity import distribution_scores
+
+    multiple, min_size = backend.preprocess.multiple_of, backend.preprocess.min_size
+    fakes = []
+    for source in sources:
+        height, width = source.shape[:2]
+        output = backend.run(to_batch([pad_to_multiple(source, multiple, min_size)]))[0]
+        fakes.append(np.ascontiguousarray(output[:, :height, :width]))
+
+    def chw(images: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.ascontiguousarray(image.transpose(2, 0, 1)) for image in images]
+
+    real = chw(targets)
+    return DistributionScores(
+        count=len(fakes), model=distribution_scores(real, fakes, extractor),
+        baselines={"inputs_as_they_are": distribution_scores(real, chw(sources), extractor),
+                   "real_vs_real": distribution_scores(real, chw(other_targets), extractor)})

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torchvision.models import VGG19_Weights
 
 from i2i.errors import I2IError
+from i2i.weights_files import find_weights_file
 
 WEIGHTS_ENV = "I2I_VGG19_WEIGHTS"
 WEIGHTS_OPTION = "perceptual.weights"   # the config key the CLI error message points to
@@ -89,20 +90,10 @@ def find_vgg19_weights(weights: str | os.PathLike[str] | None = None) -> Path:
     A path that is given (argument or variable) but does not exist is an error rather than a reason
     to look further: the user meant that file.
     """
-    if weights is not None and str(weights) != "":
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise I2IError(f"VGG19 weights file {path} (from {WEIGHTS_OPTION}) does not exist")
-        return path
-    variable = os.environ.get(WEIGHTS_ENV, "")
-    if variable:
-        path = Path(variable).expanduser()
-        if not path.is_file():
-            raise I2IError(f"VGG19 weights file {path} (from ${WEIGHTS_ENV}) does not exist")
-        return path
     cached = torchvision_cache_file()
-    if cached.is_file():
-        return cached
+    found = find_weights_file("VGG19 weights", weights, WEIGHTS_OPTION, WEIGHTS_ENV, cached)
+    if found is not None:
+        return found
     name = cached.name
     raise I2IError(
         f"the perceptual loss needs the ImageNet VGG19 weights {name} and they were not found: download "

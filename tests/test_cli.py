@@ -62,4 +62,4 @@ def test_train_translate_export_eval_end_to_end(tmp_path):
     result = runner.invoke(app, ["eval", str(tmp_path / "m.onnx"), "--data", str(data), "--json", str(tmp_path / "s.json")])
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "s.json").read_text())
-    assert scores["count"] == 2 and set(scores["scores"]) == {"l1", "psnr"}
+    assert scores["count"] == 2 and {"l1", "psnr", "ssim"} <= set(scores["scores"])

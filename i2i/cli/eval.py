@@ -18,8 +18,9 @@ from i2i.errors import I2IError
 @app.command("eval")
 def evaluate(
     model: str = typer.Argument(..., help="Run directory, .safetensors checkpoint or .onnx file."),
-    data: Path = typer.Option(..., help="Data folder: paired data (pix2pix layouts), or domain folders whose "
-                                         "test split holds the same file names in both domains (stripes demo)."),
+    data: Path = typer.Option(..., help="Data folder: paired data (pix2pix layouts); HR images (super-resolution); "
+                                         "or domain folders — the same file names in both domains' test split "
+                                         "give ground truth (stripes demo), otherwise distribution metrics."),
     split: str = typer.Option("test", help="Which split to score: test, val or train."),
     to: str | None = typer.Option(None, help="Target domain (default: the model's first direction)."),
     backend: str = typer.Option("auto", help="torch, onnx, or auto."),
@@ -30,39 +31,114 @@ def evaluate(
                                                                   "(the SR papers' convention) or RGB."),
     crop_border: int | None = typer.Option(None, min=0, help="Super-resolution: pixels cropped from each side "
                                                              "before scoring (default: the scale)."),
+    metrics: str = typer.Option("auto", help="Comma-separated: l1, psnr, ssim, lpips (paired and SR); fid, kid, is, "
+                                             "1nn (unpaired). auto = every applicable one whose network weights "
+                                             "are found (the others are listed as not computed)."),
+    feature_weights: Path | None = typer.Option(None, help="Weights of the feature network (LPIPS: torchvision's "
+                                                           "AlexNet file; FID/KID/IS/1-NN: the FID Inception file)."),
 ) -> None:
-    """Score a model on held-out data: L1 and PSNR (RGB in [0, 1]) against the ground truth beside the
-    copy-the-input baseline; for super-resolution, PSNR and SSIM beside bicubic upscaling."""
-    from i2i.evaluate import evaluate_pairs
+    """Score a model on held-out data. Paired (ground truth known): L1, PSNR, SSIM, LPIPS beside the
+    copy-the-input baseline; super-resolution: PSNR/SSIM (Y, border cropped) and LPIPS beside bicubic;
+    unpaired: FID, KID, IS and 1-NN accuracy beside untranslated inputs and a real-vs-real split."""
+    from i2i.evaluate import PAIRED_METRICS, evaluate_pairs
     from i2i.translate import load_backend
 
     runner = load_backend(model, backend, to)
+    wanted = _parse_metrics(metrics)
     if runner.preprocess.scale > 1:
-        _evaluate_superres(runner, model, data, split, limit, y_channel, crop_border, samples, json_path)
+        extra, skipped = _lpips_metric(wanted, feature_weights)
+        _evaluate_superres(runner, model, data, split, limit, y_channel, crop_border, samples, json_path,
+                           extra, skipped)
         return
+    distribution = {"fid", "kid", "is", "1nn"}
+    has_truth = _has_ground_truth(runner.header, runner.direction, data, split)
+    distribution_result: dict | None = None
+    if (wanted is not None and wanted & distribution) or (wanted is None and not has_truth):
+        only = wanted is None or not wanted - distribution
+        distribution_result = _evaluate_distribution(runner, model, data, split, limit, wanted, feature_weights,
+                                                     json_path if only else None)
+        if only:
+            return
     pairs = _held_out_pairs(runner.header, runner.direction, data, split, limit)
-    scores = evaluate_pairs(runner, pairs, samples_path=samples)
+    chosen = {k: f for k, f in PAIRED_METRICS.items() if wanted is None or k in wanted}
+    extra, skipped = _lpips_metric(wanted, feature_weights)
+    chosen.update(extra)
+    if not chosen:
+        raise I2IError(f"none of --metrics {metrics} applies to paired data (l1, psnr, ssim, lpips)")
+    try:
+        scores = evaluate_pairs(runner, pairs, samples_path=samples, metrics=chosen)
+    except ValueError as error:  # e.g. images too small for SSIM's or LPIPS's window
+        raise I2IError(str(error)) from None
 
     table = Table(title=f"{runner.direction} on {data}/{split} ({scores.count} pairs)")
-    for column in ("", "L1 ↓", "PSNR dB ↑"):
-        table.add_column(column, justify="right" if column else "left")
-    table.add_row("model", f"{scores.model['l1']:.4f}", f"{scores.model['psnr']:.2f}")
-    table.add_row("copy input (baseline)", f"{scores.baseline['l1']:.4f}", f"{scores.baseline['psnr']:.2f}")
+    table.add_column("")
+    for key in scores.model:
+        table.add_column(COLUMNS.get(key, key), justify="right")
+    for label, values in (("model", scores.model), ("copy input (baseline)", scores.baseline)):
+        table.add_row(label, *(f"{values[key]:.{2 if key == 'psnr' else 4}f}" for key in scores.model))
     Console().print(table)
+    _print_skipped(skipped)
     if samples is not None:
         typer.echo(f"input | output | target → {samples}")
     if json_path is not None:
         result = {"model": model, "direction": runner.direction, "data": str(data), "split": split,
-                  "count": scores.count, "convention": "RGB in [0, 1], per-image mean; PSNR data range 1",
+                  "count": scores.count, "convention": "RGB in [0, 1], per-image mean; PSNR data range 1; SSIM "
+                  "Wang et al. 2004 (11×11 Gaussian σ 1.5, valid region, per channel)",
+                  "protocol": {k: getattr(f, "protocol", None) for k, f in extra.items()}, "not_computed": skipped,
                   "scores": scores.model, "baseline_copy_input": scores.baseline,
                   "per_image": [{k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                                  for k, v in row.items()} for row in scores.per_image]}
+        if distribution_result is not None:  # both kinds were named: one file holds both
+            result["distribution"] = distribution_result
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result, indent=2))
 
 
+COLUMNS = {"l1": "L1 ↓", "psnr": "PSNR dB ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓"}
+KNOWN_METRICS = ("l1", "psnr", "ssim", "lpips", "fid", "kid", "is", "1nn")
+
+
+def _parse_metrics(metrics: str) -> set[str] | None:
+    """None for auto, else the named set (unknown names are an error)."""
+    if metrics.strip() == "auto":
+        return None
+    names = {name.strip().lower() for name in metrics.split(",") if name.strip()}
+    unknown = sorted(names - set(KNOWN_METRICS))
+    if unknown or not names:
+        given = ", ".join(unknown) if unknown else repr(metrics)
+        raise I2IError(f"unknown --metrics {given}; choose from {', '.join(KNOWN_METRICS)} or auto")
+    return names
+
+
+def _lpips_metric(wanted: set[str] | None, weights: Path | None) -> tuple[dict, dict[str, str]]:
+    """({"lpips": per-pair metric} or {}, {metric: why it was not computed}). Asked for by name, a
+    missing weights file is an error; under auto it is reported as not computed, never replaced."""
+    if wanted is not None and "lpips" not in wanted:
+        return {}, {}
+    from i2i.lpips_metric import LPIPSMetric
+
+    try:
+        metric = LPIPSMetric(weights=weights)
+    except I2IError as error:
+        if wanted is not None:
+            raise
+        return {}, {"lpips": str(error)}
+
+    def lpips_pair(output: np.ndarray, target: np.ndarray) -> float:
+        return float(metric(output, target)[0])
+
+    lpips_pair.protocol = metric.protocol  # type: ignore[attr-defined]
+    return {"lpips": lpips_pair}, {}
+
+
+def _print_skipped(skipped: dict[str, str]) -> None:
+    for name, reason in skipped.items():
+        typer.echo(f"not computed: {name} — {reason}", err=True)
+
+
 def _evaluate_superres(runner, model: str, data: Path, split: str, limit: int | None, y_channel: bool,
-                       crop_border: int | None, samples: Path | None, json_path: Path | None) -> None:
+                       crop_border: int | None, samples: Path | None, json_path: Path | None,
+                       extra: dict, skipped: dict[str, str]) -> None:
     from i2i.data.superres import held_out_sr_pairs
     from i2i.evaluate import evaluate_superres
 
@@ -70,16 +146,17 @@ def _evaluate_superres(runner, model: str, data: Path, split: str, limit: int | 
     pairs = held_out_sr_pairs(data, split, scale, limit)
     try:
         scores = evaluate_superres(runner, pairs, scale, y_channel=y_channel, crop_border=crop_border,
-                                   samples_path=samples)
+                                   samples_path=samples, extra=extra)
     except ValueError as error:  # e.g. an image too small for the border crop
         raise I2IError(str(error)) from None
     table = Table(title=f"×{scale} super-resolution on {data} ({scores.count} images)")
-    for column in ("", "PSNR dB ↑", "SSIM ↑", "RGB PSNR dB ↑", "RGB SSIM ↑"):
+    for column in ("", "PSNR dB ↑", "SSIM ↑", "RGB PSNR dB ↑", "RGB SSIM ↑", *(COLUMNS[k] for k in extra)):
         table.add_column(column, justify="right" if column else "left")
     for label, values in (("model", scores.model), ("bicubic (baseline)", scores.baseline)):
         table.add_row(label, f"{values['main_psnr']:.2f}", f"{values['main_ssim']:.4f}",
-                      f"{values['rgb_psnr']:.2f}", f"{values['rgb_ssim']:.4f}")
+                      f"{values['rgb_psnr']:.2f}", f"{values['rgb_ssim']:.4f}", *(f"{values[k]:.4f}" for k in extra))
     Console().print(table)
+    _print_skipped(skipped)
     typer.echo(f"convention: {scores.convention['main']} (RGB columns: {scores.convention['rgb']}); "
                f"LR = Pillow BICUBIC ÷{scale} of the 8-bit HR (modcropped); outputs rounded to 8 bits")
     if samples is not None:
@@ -87,10 +164,88 @@ def _evaluate_superres(runner, model: str, data: Path, split: str, limit: int | 
     if json_path is not None:
         result = {"model": model, "direction": runner.direction, "data": str(data), "split": split,
                   "scale": scale, "count": scores.count, "convention": scores.convention,
+                  "protocol": {k: getattr(f, "protocol", None) for k, f in extra.items()}, "not_computed": skipped,
                   "degradation": f"Pillow BICUBIC ÷{scale} of the 8-bit HR (modcropped), rounded to 8 bits",
                   "scores": scores.model, "baseline_bicubic": scores.baseline, "per_image": scores.per_image}
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result, indent=2))
+
+
+def _has_ground_truth(header: dict, direction: str, data: Path, split: str) -> bool:
+    try:
+        _held_out_pairs(header, direction, data, split, 1)
+    except I2IError:
+        return False
+    return True
+
+
+DISTRIBUTION_COLUMNS = (("fid", "FID ↓"), ("kid", "KID×10³ ↓"), ("is", "IS"), ("1nn", "1-NN acc. (0.5 best)"))
+
+
+def _evaluate_distribution(runner, model: str, data: Path, split: str, limit: int | None, wanted: set[str] | None,
+                           weights: Path | None, json_path: Path | None) -> dict:
+    """Unpaired data: translated held-out inputs against real target-domain images, in Inception
+    feature space (i2i.fidelity.PROTOCOL), beside the untranslated inputs and a real-vs-real split."""
+    from i2i.data.unpaired import find_domain_files
+    from i2i.evaluate import evaluate_distribution
+    from i2i.fidelity import PROTOCOL, InceptionExtractor
+    from i2i.images import ImageReadError, read_image
+
+    try:
+        extractor = InceptionExtractor(weights=weights)
+    except I2IError as error:
+        if wanted is not None:
+            raise
+        raise I2IError(f"this data has no ground truth to compare with, and the distribution metrics cannot "
+                       f"run: {error}") from None
+    source, target = runner.direction.split("->")
+    domains = runner.header.get("domains") or [source, target]
+    held_out = find_domain_files(data, domains, split)
+    other_split = "train" if split != "train" else "test"
+    try:
+        other = find_domain_files(data, domains, other_split)[target]
+    except I2IError:
+        other = []
+    count = min(len(held_out[source]), len(held_out[target]), limit or 10**9)
+    try:
+        sources = [read_image(p)[0] for p in held_out[source][:count]]
+        targets = [read_image(p)[0] for p in held_out[target][:count]]
+        others = [read_image(p)[0] for p in other[:count]]
+    except ImageReadError as error:
+        raise I2IError(str(error)) from None
+    if len(others) < 2:
+        raise I2IError(f"the real-vs-real baseline needs {target!r} images in the {other_split} split of {data}")
+    try:
+        scores = evaluate_distribution(runner, sources, targets, others, extractor)
+    except ValueError as error:
+        raise I2IError(str(error)) from None
+    shown = [(key, title) for key, title in DISTRIBUTION_COLUMNS if wanted is None or key in wanted]
+    table = Table(title=f"{runner.direction} on {data}/{split}: {scores.count} translated vs {scores.count} real "
+                        f"{target!r} images (Inception features)")
+    table.add_column("")
+    for _, title in shown:
+        table.add_column(title, justify="right")
+
+    def cells(values: dict) -> list[str]:
+        text = {"fid": f"{values['fid']:.2f}", "kid": f"{values['kid_mean'] * 1e3:.2f} ± {values['kid_std'] * 1e3:.2f}",
+                "is": f"{values['is_mean']:.3f} ± {values['is_std']:.3f}", "1nn": f"{values['one_nn_accuracy']:.3f}"}
+        return [text[key] for key, _ in shown]
+
+    table.add_row("model", *cells(scores.model))
+    table.add_row(f"{source} as they are (baseline)", *cells(scores.baselines["inputs_as_they_are"]))
+    table.add_row(f"real {target}, {other_split} split (floor)", *cells(scores.baselines["real_vs_real"]))
+    Console().print(table)
+    typer.echo(f"FID with {scores.count} images is biased upwards (below 2,048 its covariance is singular): compare "
+               f"it only at equal counts; KID and 1-NN are the steadier guides on small sets")
+    result = {"model": model, "direction": runner.direction, "data": str(data), "split": split,
+              "count": scores.count, "protocol": {**PROTOCOL, "weights_path": str(extractor.weights_path),
+                                                  "weights_sha256": extractor.weights_sha256},
+              "scores": scores.model, "baseline_inputs_as_they_are": scores.baselines["inputs_as_they_are"],
+              "baseline_real_vs_real": scores.baselines["real_vs_real"], "not_computed": {}}
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2))
+    return result
 
 
 def _held_out_pairs(header: dict, direction: str, data: Path, split: str,

@@ -1,0 +1,23 @@
+"""Finding a pretrained network's weights file without internet: one lookup order for every metric
+and loss that needs one (VGG19 for the perceptual loss, AlexNet for LPIPS, Inception for FID)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from i2i.errors import I2IError
+
+
+def find_weights_file(what: str, given: str | os.PathLike[str] | None, option: str, variable: str,
+                      cached: Path) -> Path | None:
+    """`given` (from the CLI `option`), else the environment `variable`, else the library's own
+    `cached` file; None when none exists. A path that is given (argument or variable) but does not
+    exist is an error rather than a reason to look further: the user meant that file."""
+    for path, source in ((given, option), (os.environ.get(variable), f"${variable}")):
+        if path is not None and str(path) != "":
+            path = Path(path).expanduser()
+            if not path.is_file():
+                raise I2IError(f"{what} file {path} (from {source}) does not exist")
+            return path
+    return cached if cached.is_file() else None
