@@ -43,7 +43,7 @@ from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, i
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
 from i2i.errors import I2IError
-from i2i.weights_files import find_weights_file
+from i2i.weights_files import find_weights_file, read_state_dict
 
 WEIGHTS_ENV = "I2I_INCEPTION_WEIGHTS"
 WEIGHTS_OPTION = "--feature-weights"   # the CLI flag the error message points to
@@ -157,15 +157,7 @@ class InceptionExtractor(nn.Module):
                  device: str | torch.device = "cpu") -> None:
         super().__init__()
         path = find_inception_weights(weights)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - pickle, zip and I/O errors all mean "not a weights file"
-            raise I2IError(f"{path}: not a readable PyTorch Inception weights file "
-                           f"({_first_line(error)})") from None
-        if not isinstance(state, dict):
-            raise I2IError(f"{path}: expected torch-fidelity's Inception-v3 state dict, found a "
-                           f"{type(state).__name__}")
-        del state
+        read_state_dict(path, "Inception weights", "torch-fidelity's Inception-v3 state dict")
         try:
             network = FeatureExtractorInceptionV3("inception-v3-compat", [FEATURE_LAYER, LOGITS_LAYER],
                                                   feature_extractor_weights_path=str(path))

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from torchvision.models import AlexNet_Weights, VGG16_Weights
 
 from i2i.errors import I2IError
-from i2i.weights_files import find_weights_file
+from i2i.weights_files import find_weights_file, read_state_dict
 
 WEIGHTS_ENV = "I2I_LPIPS_BACKBONE_WEIGHTS"
 WEIGHTS_OPTION = "--feature-weights"   # the CLI flag the error message points to
@@ -127,14 +127,7 @@ def read_backbone_file(path: Path, net: str = "alex") -> dict[str, Tensor]:
     (no memory, no initialisation), so a wrong file fails before the real model is built.
     """
     network = _backbone(net)[1]
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - pickle, zip and I/O errors all mean "not a weights file"
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise I2IError(f"{path}: not a readable PyTorch {network} weights file ({message})") from None
-    if not isinstance(state, dict):
-        raise I2IError(f"{path}: expected a state dict of torchvision's {network}, found a "
-                       f"{type(state).__name__}")
+    state = read_state_dict(path, f"{network} weights", f"a state dict of torchvision's {network}")
     with _quiet_torchvision(), torch.device("meta"):
         layout = _PACKAGE_BACKBONES[net](pretrained=False).state_dict()
     prefix = "features." if any(str(key).startswith("features.") for key in state) else ""

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torchvision.models import VGG19_Weights
 
 from i2i.errors import I2IError
-from i2i.weights_files import find_weights_file
+from i2i.weights_files import find_weights_file, read_state_dict
 
 WEIGHTS_ENV = "I2I_VGG19_WEIGHTS"
 WEIGHTS_OPTION = "perceptual.weights"   # the config key the CLI error message points to
@@ -108,13 +108,7 @@ def load_vgg19_features(path: Path, features: nn.Sequential) -> None:
     features-only one (keys `N.weight`). Raises I2IError naming the file if it cannot be read or lacks a
     tensor of the right shape.
     """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - pickle, zip and I/O errors all mean "not a weights file"
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise I2IError(f"{path}: not a readable PyTorch VGG19 weights file ({message})") from None
-    if not isinstance(state, dict):
-        raise I2IError(f"{path}: expected a VGG19 state dict, found a {type(state).__name__}")
+    state = read_state_dict(path, "VGG19 weights", "a VGG19 state dict")
     prefix = "features." if any(str(key).startswith("features.") for key in state) else ""
     for index, layer in enumerate(features):
         if not isinstance(layer, nn.Conv2d):

@@ -21,3 +21,18 @@ def find_weights_file(what: str, given: str | os.PathLike[str] | None, option: s
                 raise I2IError(f"{what} file {path} (from {source}) does not exist")
             return path
     return cached if cached.is_file() else None
+
+
+def read_state_dict(path: Path, what: str, expected: str) -> dict:
+    """`torch.load(path, weights_only=True)` as a dict, or one I2IError naming the file: "{path}: not a
+    readable PyTorch {what} file (…)" or "{path}: expected {expected}, found a <type>"."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - pickle, zip and I/O errors all mean "not a weights file"
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise I2IError(f"{path}: not a readable PyTorch {what} file ({message})") from None
+    if not isinstance(state, dict):
+        raise I2IError(f"{path}: expected {expected}, found a {type(state).__name__}")
+    return state
