@@ -23,6 +23,7 @@ from i2i.checkpoint import load_checkpoint
 from i2i.errors import I2IError
 from i2i.files import atomic_write
 from i2i.inference_model import InferenceModel
+from i2i.preprocess import Preprocess
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "translated"
@@ -34,6 +35,7 @@ class ExportReport:
     direction: str
     parity: list[tuple[tuple[int, ...], float]]  # (input shape, max |onnx − torch|)
     tolerance: float
+    code_encoder: Path | None = None             # MUNIT/FUNIT: the style/class encoder graph beside `path`
 
 
 def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset: int = 18,
@@ -44,15 +46,17 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
     batchnorm = checkpoint.header.get("inference", {}).get("batchnorm", "per_image")
     network = InferenceModel(checkpoint.generator(direction), preprocess, batchnorm).eval()
     multiple = preprocess.multiple_of
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise I2IError(f"--out must name an .onnx file, got {out}")
+    if checkpoint.header.get("conditioning", {}).get("kind") in ("style", "class"):
+        return _export_conditioned(checkpoint.header, network, direction, out, opset, tolerance)
 
     # Trace at 2 blocks and batch 2: a size of exactly 1 would be specialised by torch.export.
     example = torch.rand(2, preprocess.channels, 2 * multiple, 2 * multiple)
     # H and W are multiples of `multiple_of`: state that to the exporter so its shape guards hold.
     batch, height, width = torch.export.Dim("batch"), torch.export.Dim("height_blocks"), torch.export.Dim("width_blocks")
     dynamic = {"image": {0: batch, 2: multiple * height, 3: multiple * width}}
-    out = Path(out)
-    if out.suffix.lower() != ".onnx":
-        raise I2IError(f"--out must name an .onnx file, got {out}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(network, (example,), dynamo=True, dynamic_shapes=dynamic,
@@ -60,19 +64,14 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
                                     verbose=False)
     proto = program.model_proto
     header = dict(checkpoint.header)
-    flat = {
+    _set_metadata(proto, {
         "i2i": json.dumps(header),
         "i2i.direction": direction,
         "i2i.multiple_of": str(multiple),
         "i2i.scale": str(preprocess.scale),
         "i2i.input": "float32 NCHW RGB in [0, 1]; H and W multiples of i2i.multiple_of",
         "i2i.output": "float32 NCHW RGB in [0, 1]",
-    }
-    del proto.metadata_props[:]
-    for key, value in flat.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.producer_name = "i2i"
+    })
 
     # Parity before the file lands: two sizes (one non-square), batch 2.
     import onnxruntime
@@ -92,3 +91,107 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
                        f"Per size: {parity}")
     atomic_write(out, lambda temporary: onnx.save(proto, str(temporary)))
     return ExportReport(out, direction, parity, tolerance)
+
+
+def _set_metadata(proto: onnx.ModelProto, values: dict[str, str]) -> None:
+    del proto.metadata_props[:]
+    for key, value in values.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "i2i"
+
+
+class _ConditionedGraph(torch.nn.Module):
+    """Fixed (image, code) signature for the exporter (InferenceModel takes *codes)."""
+
+    def __init__(self, model: InferenceModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return self.model(image, code)
+
+
+def _export_conditioned(header: dict, network: InferenceModel, direction: str, out: Path, opset: int,
+                        tolerance: float) -> ExportReport:
+    """MUNIT/FUNIT: two graphs. OUT: (image N×3×H×W, code N×D) → translated; beside it
+    OUT.style_encoder.onnx (MUNIT: N images → N style codes) or OUT.class_encoder.onnx (FUNIT: K images
+    of one class → the (1, D) mean class code). Both are checked against PyTorch at two sizes and batch
+    sizes 1 and 3 before either file is written."""
+    import onnxruntime
+
+    from i2i.inference_model import CodeEncoderModel
+
+    conditioning = header["conditioning"]
+    kind, dim = conditioning["kind"], int(conditioning["code_dim"])
+    preprocess = Preprocess.from_dict(header["preprocess"])
+    multiple, size = preprocess.multiple_of, preprocess.size
+    code_name = f"{kind}_code"
+    encoder_path = out.with_name(f"{out.stem}.{kind}_encoder.onnx")
+
+    graph = _ConditionedGraph(network).eval()
+    encoder = CodeEncoderModel(network, average=kind == "class").eval()
+    batch, height, width = torch.export.Dim("batch"), torch.export.Dim("height_blocks"), torch.export.Dim("width_blocks")
+    images = torch.export.Dim("images")
+    enc_h, enc_w = torch.export.Dim("enc_height", min=16), torch.export.Dim("enc_width", min=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        main = torch.onnx.export(
+            graph, (torch.rand(2, preprocess.channels, 2 * multiple, 2 * multiple), torch.randn(2, dim)),
+            dynamo=True, opset_version=opset, verbose=False, input_names=[INPUT_NAME, code_name],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"image": {0: batch, 2: multiple * height, 3: multiple * width}, "code": {0: batch}},
+        ).model_proto
+        side = max(size, 16)
+        encoded = torch.onnx.export(
+            encoder, (torch.rand(2, preprocess.channels, side, side),), dynamo=True, opset_version=opset,
+            verbose=False, input_names=[INPUT_NAME], output_names=[code_name],
+            dynamic_shapes={"images": {0: images, 2: enc_h, 3: enc_w}},
+        ).model_proto
+    flat = {
+        "i2i": json.dumps(header),
+        "i2i.direction": direction,
+        "i2i.multiple_of": str(multiple),
+        "i2i.scale": str(preprocess.scale),
+        "i2i.code_kind": kind,
+        "i2i.code_dim": str(dim),
+        "i2i.code_encoder": encoder_path.name,
+    }
+    if kind == "style":
+        code_text = (f"float32 (N, {dim}): one style per image — N(0, I) draws for random styles, or the output "
+                     f"of {encoder_path.name} on a reference image of the target domain")
+        encoder_text = f"float32 NCHW RGB in [0, 1], any size ≥ 16 (reference images; the training size {size} works best) → (N, {dim}) style codes"
+    else:
+        code_text = (f"float32 (N, {dim}): the class code, repeated per image — the output of {encoder_path.name} "
+                     f"on K images of the target class")
+        encoder_text = f"float32 KCHW RGB in [0, 1] (K images of one class, {size}×{size}) → (1, {dim}) mean class code"
+    _set_metadata(main, {**flat, "i2i.role": "generator",
+                         "i2i.input": "float32 NCHW RGB in [0, 1]; H and W multiples of i2i.multiple_of",
+                         f"i2i.input.{code_name}": code_text, "i2i.output": "float32 NCHW RGB in [0, 1]"})
+    _set_metadata(encoded, {**flat, "i2i.role": f"{kind}_encoder", "i2i.input": encoder_text})
+
+    main_session = onnxruntime.InferenceSession(main.SerializeToString(), providers=["CPUExecutionProvider"])
+    encoder_session = onnxruntime.InferenceSession(encoded.SerializeToString(), providers=["CPUExecutionProvider"])
+    parity = []
+    generator = torch.Generator().manual_seed(0)
+    for n in (1, 3):
+        for blocks_h, blocks_w in ((2, 2), (2, 3)):
+            sample = torch.rand(n, preprocess.channels, multiple * blocks_h, multiple * blocks_w, generator=generator)
+            code = torch.randn(n, dim, generator=generator)
+            with torch.no_grad():
+                expected = graph(sample, code).numpy()
+            actual = main_session.run(None, {INPUT_NAME: sample.numpy(), code_name: code.numpy()})[0]
+            parity.append((tuple(sample.shape), float(np.abs(actual - expected).max())))
+        for side_h, side_w in ((side, side), (side + 8, side + 24)):
+            references = torch.rand(n, preprocess.channels, side_h, side_w, generator=generator)
+            with torch.no_grad():
+                expected = encoder(references).numpy()
+            actual = encoder_session.run(None, {INPUT_NAME: references.numpy()})[0]
+            parity.append((("encoder", *references.shape), float(np.abs(actual - expected).max())))
+    worst = max(difference for _, difference in parity)
+    if not worst <= tolerance:
+        raise I2IError(f"ONNX output differs from PyTorch by {worst:.3g} (> {tolerance}); no file written. "
+                       f"Per input: {parity}")
+    atomic_write(encoder_path, lambda temporary: onnx.save(encoded, str(temporary)))
+    atomic_write(out, lambda temporary: onnx.save(main, str(temporary)))
+    return ExportReport(out, direction, parity, tolerance, encoder_path)

@@ -38,7 +38,33 @@ class InferenceModel(nn.Module):
         self.register_buffer("mean", torch.tensor(preprocess.mean, dtype=torch.float32).view(1, channels, 1, 1))
         self.register_buffer("std", torch.tensor(preprocess.std, dtype=torch.float32).view(1, channels, 1, 1))
 
-    def forward(self, image: Tensor) -> Tensor:
+    def forward(self, image: Tensor, *codes: Tensor) -> Tensor:
+        """`codes`: the style (MUNIT) or class (FUNIT) code, (N, D) or (1, D), for generators that take one."""
         normalised = (image - self.mean) / self.std
-        output = self.generator(normalised)
+        output = self.generator(normalised, *codes)
         return (output * self.std + self.mean).clamp(0.0, 1.0)
+
+    def encode(self, image: Tensor) -> Tensor:
+        """Style (MUNIT) or class (FUNIT) code (N, D) of each image in [0, 1], for generators with
+        a `code_encoder`; FUNIT's K-shot code is the mean over the K images."""
+        encoder = getattr(self.generator, "code_encoder", None)
+        if encoder is None:
+            raise TypeError(f"{type(self.generator).__name__} has no style or class encoder")
+        return encoder((image - self.mean) / self.std)
+
+
+class CodeEncoderModel(nn.Module):
+    """The encoder graph exported beside a conditioned generator: images in [0, 1] → codes.
+
+    `average=False` (MUNIT style encoder): (N, D), one code per image. `average=True` (FUNIT class
+    encoder): (1, D), the mean code of the K images given — the paper's K-shot class code.
+    """
+
+    def __init__(self, model: InferenceModel, average: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.average = average
+
+    def forward(self, images: Tensor) -> Tensor:
+        codes = self.model.encode(images)
+        return codes.mean(0, keepdim=True) if self.average else codes

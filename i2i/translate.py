@@ -16,7 +16,7 @@ import glob
 import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,26 @@ class Backend:
     direction: str
     description: str
     header: dict[str, Any] = field(default_factory=dict)
+    # Conditioned generators (MUNIT style, FUNIT class): the generator with its code, and the encoder
+    # of reference images (N×3×H×W in [0, 1] → (N, D)). `run` is set by `with_code`.
+    run_with_code: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    encode: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def conditioning(self) -> dict[str, Any]:
+        """{"kind": "style" | "class", "code_dim": D, ...} for MUNIT/FUNIT models, else {}."""
+        return self.header.get("conditioning", {}) if self.run_with_code is not None else {}
+
+    def with_code(self, code: np.ndarray) -> Backend:
+        """This backend translating with one code (1, D) for every image."""
+        if self.run_with_code is None:
+            raise I2IError(f"{self.description} takes no style or class code")
+        run_with_code, code = self.run_with_code, np.asarray(code, np.float32).reshape(1, -1)
+        return replace(self, run=lambda batch: run_with_code(batch, np.repeat(code, len(batch), 0)))
+
+
+def _needs_code(batch: np.ndarray) -> np.ndarray:
+    raise I2IError("this model translates with a style or class code: give --style, --num-styles or --class-images")
 
 
 def torch_backend(model: str | Path, to: str | None = None, device: str = "auto") -> Backend:
@@ -107,11 +127,24 @@ def torch_backend(model: str | Path, to: str | None = None, device: str = "auto"
     batchnorm = checkpoint.header.get("inference", {}).get("batchnorm", "per_image")
     network = InferenceModel(checkpoint.generator(direction), checkpoint.preprocess, batchnorm).to(device)
 
+    description = f"torch ({device}) {checkpoint.path}"
+    if checkpoint.header.get("conditioning", {}).get("kind") in ("style", "class"):
+        def run_with_code(batch: np.ndarray, codes: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return network(torch.from_numpy(batch).to(device), torch.from_numpy(codes).to(device)).float().cpu().numpy()
+
+        def encode(images: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return network.encode(torch.from_numpy(images).to(device)).float().cpu().numpy()
+
+        return Backend(_needs_code, checkpoint.preprocess, direction, description, checkpoint.header,
+                       run_with_code, encode)
+
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return network(torch.from_numpy(batch).to(device)).float().cpu().numpy()
 
-    return Backend(run, checkpoint.preprocess, direction, f"torch ({device}) {checkpoint.path}", checkpoint.header)
+    return Backend(run, checkpoint.preprocess, direction, description, checkpoint.header)
 
 
 def onnx_providers() -> list[str]:
@@ -142,12 +175,30 @@ def onnx_backend(model: str | Path, to: str | None = None) -> Backend:
     if to is not None and direction.split("->")[-1] != to:
         raise I2IError(f"{path} translates {direction}, not into {to!r} (export another direction with --to)")
     input_name = session.get_inputs()[0].name
+    preprocess = Preprocess.from_dict(header["preprocess"])
+    description = f"onnxruntime ({session.get_providers()[0]}) {path}"
+    if "i2i.code_encoder" in metadata:  # MUNIT/FUNIT: a code input, and the encoder graph beside the file
+        encoder_path = path.parent / metadata["i2i.code_encoder"]
+        if not encoder_path.is_file():
+            raise I2IError(f"{path} needs its code encoder {encoder_path} (written beside it by `i2i export`)")
+        encoder = onnxruntime.InferenceSession(str(encoder_path), providers=onnx_providers())
+        code_name = session.get_inputs()[1].name
+        encoder_input = encoder.get_inputs()[0].name
+
+        def run_with_code(batch: np.ndarray, codes: np.ndarray) -> np.ndarray:
+            return session.run(None, {input_name: batch, code_name: codes})[0]
+
+        def encode(images: np.ndarray) -> np.ndarray:
+            # FUNIT's graph averages its K images into one code; call it per image so that both
+            # encoders give one code per image here (the K-shot mean is taken by the caller).
+            return np.concatenate([encoder.run(None, {encoder_input: image[None]})[0] for image in images])
+
+        return Backend(_needs_code, preprocess, direction, description, header, run_with_code, encode)
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(None, {input_name: batch})[0]
 
-    preprocess = Preprocess.from_dict(header["preprocess"])
-    return Backend(run, preprocess, direction, f"onnxruntime ({session.get_providers()[0]}) {path}", header)
+    return Backend(run, preprocess, direction, description, header)
 
 
 def load_backend(model: str | Path, backend: str = "auto", to: str | None = None, device: str = "auto") -> Backend:
@@ -170,6 +221,8 @@ def uses_image_statistics(backend: Backend) -> bool:
     """Whether the deployed network normalises by each input's own statistics (InstanceNorm, or
     BatchNorm run per image), which makes tiled results differ from whole-image ones."""
     header = backend.header
+    if header.get("conditioning", {}).get("kind") in ("style", "class"):
+        return True  # MUNIT/FUNIT: InstanceNorm in the content encoder, AdaIN/LayerNorm in the decoder
     if header.get("inference", {}).get("batchnorm", "per_image") == "per_image" and _mentions(header, "batch"):
         return True
     return _mentions(header, "instance")
@@ -178,6 +231,39 @@ def uses_image_statistics(backend: Backend) -> bool:
 def _mentions(header: dict[str, Any], norm: str) -> bool:
     generators = header.get("generators", {})
     return any(str(g.get("config", {}).get("norm", "")).startswith(norm) for g in generators.values())
+
+
+def conditioned_variants(backend: Backend, jobs: list[Job], style: str | Path | None = None,
+                         num_styles: int | None = None, seed: int = 0,
+                         class_images: str | Path | None = None) -> list[tuple[Backend, list[Job]]]:
+    """(backend bound to a code, jobs) per output variant: one for plain generators, a reference style
+    or a class; K for `num_styles` random styles, their outputs named NAME_style{k}."""
+    from i2i import conditioning
+
+    kind = backend.conditioning.get("kind")
+    given = [flag for flag, value in (("--style", style), ("--num-styles", num_styles),
+                                      ("--class-images", class_images)) if value is not None]
+    if kind is None:
+        if given:
+            raise I2IError(f"{', '.join(given)}: {backend.description} is not a MUNIT/FUNIT model (it takes no code)")
+        return [(backend, jobs)]
+    size, dim = backend.preprocess.size, int(backend.conditioning["code_dim"])
+    if kind == "class":
+        if class_images is None or style is not None or num_styles is not None:
+            raise I2IError("a FUNIT model translates into the class shown by --class-images DIR "
+                           "(K images of one class); --style and --num-styles are for MUNIT")
+        files = conditioning.class_images(class_images)
+        return [(backend.with_code(conditioning.class_code(backend.encode, files, size)), jobs)]
+    if class_images is not None or (style is not None and num_styles is not None):
+        raise I2IError("a MUNIT model takes either --style IMAGE or --num-styles K (--class-images is for FUNIT)")
+    if style is not None:
+        return [(backend.with_code(conditioning.style_code(backend.encode, style, size)), jobs)]
+    codes = conditioning.prior_codes(num_styles or 1, dim, seed)
+    if len(codes) == 1:
+        return [(backend.with_code(codes), jobs)]
+    return [(backend.with_code(code), [Job(job.source, job.target.with_name(f"{job.target.stem}_style{k}"
+                                                                          f"{job.target.suffix}")) for job in jobs])
+            for k, code in enumerate(codes)]
 
 
 # -- the pipeline -----------------------------------------------------------------------------------

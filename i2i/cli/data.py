@@ -12,7 +12,7 @@ from i2i.errors import I2IError
 app = typer.Typer(help="Built-in demo data sets, and downloads of the pix2pix/CycleGAN ones.",
                   no_args_is_help=True)
 
-DEMOS = ("shapes", "stripes", "photos")
+DEMOS = ("shapes", "stripes", "styles", "classes", "photos")
 
 
 @app.command()
@@ -20,25 +20,45 @@ def demo(
     name: str = typer.Argument(..., help=f"Which demo set: {', '.join(DEMOS)}."),
     directory: Path = typer.Argument(..., help="Folder to write it into (created if missing)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
-    num_train: int = typer.Option(400, help="Training pairs (stripes: training images per domain)."),
-    num_test: int = typer.Option(50, help="Held-out test pairs (stripes: the same scene in both domains)."),
+    num_train: int = typer.Option(400, help="Training pairs (stripes, styles: training images per domain; "
+                                            "classes: images per class)."),
+    num_test: int = typer.Option(50, help="Held-out test pairs (stripes, styles: the same scene in both "
+                                          "domains; not used by classes)."),
     size: int = typer.Option(64, help="Image side in pixels."),
+    num_classes: int = typer.Option(16, help="classes only: number of appearance classes."),
+    held_out: int = typer.Option(4, help="classes only: how many of them (the last) are held out, "
+                                         "written to unseen/."),
 ) -> None:
     """Write a built-in data set. `shapes` (pix2pix): paired outline drawings (A) → coloured, shaded
     shapes (B). `stripes` (CycleGAN): unpaired domains `plain` (flat-coloured shapes) and `striped`
-    (the same kind of shapes with zebra-like stripes); its test split is paired for scoring. `photos`
-    (srgan): scikit-image's bundled photographs, 13 for training and 4 held out (needs scikit-image)."""
+    (the same kind of shapes with zebra-like stripes); its test split is paired for scoring. `styles`
+    (MUNIT): unpaired domains `outline` (greyscale outlines) and `painted` (shapes in one of 5 colour
+    palettes, the style); its test split is paired. `classes` (FUNIT): --num-classes appearance classes
+    (background, fill colour, texture) over random shapes, --num-train images each, the last --held-out
+    classes in unseen/ for few-shot translation. `photos` (srgan): scikit-image's bundled photographs,
+    13 for training and 4 held out (needs scikit-image)."""
     if name not in DEMOS:
         raise I2IError(f"unknown demo data set {name!r}; choose one of: {', '.join(DEMOS)}")
+    from i2i.data.demo_classes import make_classes
     from i2i.data.demo_photos import make_photos
     from i2i.data.demo_shapes import make_shapes
     from i2i.data.demo_stripes import make_stripes
+    from i2i.data.demo_styles import make_styles
 
     if name == "photos":
         counts = make_photos(directory)
         typer.echo(f"wrote photos to {directory}: " + ", ".join(f"{split} {n} images" for split, n in counts.items()))
         return
-    make = {"shapes": make_shapes, "stripes": make_stripes}[name]
+    if name == "classes":
+        try:
+            make_classes(directory, seed=seed, num_per_class=num_train, num_classes=num_classes,
+                         num_held_out=held_out, size=size)
+        except ValueError as error:
+            raise I2IError(str(error)) from None
+        typer.echo(f"wrote classes to {directory}: {num_classes - held_out} training classes, "
+                   f"{held_out} held-out classes, {num_train} images each")
+        return
+    make = {"shapes": make_shapes, "stripes": make_stripes, "styles": make_styles}[name]
     try:
         counts = make(directory, seed=seed, num_train=num_train, num_test=num_test, size=size)
     except ValueError as error:

@@ -14,7 +14,8 @@ from i2i.errors import I2IError
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="Method to train: pix2pix (paired), cyclegan (unpaired) or srgan "
+    method: str = typer.Argument(..., help="Method to train: pix2pix (paired), cyclegan or munit (unpaired; munit "
+                                           "multimodal), funit (few-shot, one folder per class) or srgan "
                                            "(super-resolution from a folder of HR images)."),
     data: Path | None = typer.Option(None, help="Data folder (default: the recipe's data.root, 'data')."),
     domains: tuple[str, str] | None = typer.Option(None, help="Unpaired methods: the two domains' folder "

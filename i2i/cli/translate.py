@@ -27,11 +27,18 @@ def translate(
     tile_pad: int = typer.Option(16, min=0, help="Context pixels around each tile (≥ the network's receptive "
                                                  "radius makes tiling exact for networks without InstanceNorm)."),
     tile_feather: int = typer.Option(16, min=0, help="Width of the linear cross-fade between tiles (≤ 2 × pad)."),
+    style: Path | None = typer.Option(None, help="MUNIT: translate in the style of this image of the target domain."),
+    num_styles: int | None = typer.Option(None, min=1, help="MUNIT: K random styles per input, written as "
+                                                            "NAME_style0 … NAME_style{K-1} (style k is the same "
+                                                            "for every input). Default 1 (the plain name)."),
+    seed: int = typer.Option(0, help="MUNIT: seed of the random styles (same seed, same styles, either backend)."),
+    class_images: Path | None = typer.Option(None, help="FUNIT: folder of K images of the target class (K = "
+                                                        "the files in it; their class codes are averaged)."),
 ) -> None:
     """Translate images. Exit status 0: all written; 1: some inputs failed (each named); 2: usage error."""
     from i2i.errors import I2IError
     from i2i.tiling import TileSpec
-    from i2i.translate import collect_jobs, load_backend, translate_files, uses_image_statistics
+    from i2i.translate import collect_jobs, conditioned_variants, load_backend, translate_files, uses_image_statistics
 
     try:
         spec = TileSpec(tile, tile_pad, tile_feather) if tile is not None else None
@@ -39,6 +46,13 @@ def translate(
         raise I2IError(f"--tile: {error}") from None
     jobs = collect_jobs(inputs, out)
     runner = load_backend(model, backend, to, device)
+    variants = conditioned_variants(runner, jobs, style, num_styles, seed, class_images)
+    if not overwrite:  # all variants checked before the first file is written
+        existing = [job.target for _, variant_jobs in variants for job in variant_jobs if job.target.exists()]
+        if existing:
+            raise I2IError(f"{existing[0]} already exists ({len(existing)} outputs would be overwritten); "
+                           f"pass --overwrite or choose another --out")
+    total = sum(len(variant_jobs) for _, variant_jobs in variants)
     if spec is not None and uses_image_statistics(runner):
         typer.echo("warning: this model normalises with per-image statistics (InstanceNorm), so tiles are "
                    "normalised separately: tiled outputs differ slightly from whole-image ones "
@@ -48,17 +62,21 @@ def translate(
                         TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                         console=console, disable=not console.is_terminal)
     with progress:
-        task = progress.add_task("translate", total=len(jobs), speed="")
+        task = progress.add_task("translate", total=total, speed="")
 
         def advance(count: int) -> None:
             progress.advance(task, count)
             elapsed = progress.tasks[0].elapsed or 1e-9
             progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} img/s")
 
-        report = translate_files(runner, jobs, batch_size=batch_size, overwrite=overwrite, workers=workers,
-                                 tile=spec, on_progress=advance)
-    for _, reason in report.failed:
+        written, failed = 0, []
+        for variant, variant_jobs in variants:
+            report = translate_files(variant, variant_jobs, batch_size=batch_size, overwrite=True, workers=workers,
+                                     tile=spec, on_progress=advance)
+            written += len(report.written)
+            failed += [reason for _, reason in report.failed if reason not in failed]
+    for reason in failed:
         typer.echo(f"error: {reason}", err=True)
-    typer.echo(f"translated {len(report.written)} of {len(jobs)} images with {runner.description} → {out}")
-    if report.failed:
+    typer.echo(f"translated {written} of {total} images with {runner.description} → {out}")
+    if failed:
         raise typer.Exit(1)

@@ -17,10 +17,13 @@ app = typer.Typer(help="Download and import official pretrained weights as i2i c
 @app.command("import")
 def import_(
     source: str = typer.Argument(..., help="Where the file comes from: junyanz "
-                                           "(junyanz/pytorch-CycleGAN-and-pix2pix)."),
-    file: Path = typer.Argument(..., help="The source's generator file, e.g. latest_net_G.pth."),
+                                           "(junyanz/pytorch-CycleGAN-and-pix2pix latest_net_G*.pth), "
+                                           "munit (NVlabs/MUNIT gen_*.pt) or funit (NVlabs/FUNIT gen_*.pt)."),
+    file: Path = typer.Argument(..., help="The source's generator file, e.g. latest_net_G.pth or "
+                                          "gen_00200000.pt."),
     out: Path = typer.Option(..., help="The .safetensors checkpoint to write."),
-    domains: tuple[str, str] = typer.Option(("A", "B"), help="Names of the source and target domains."),
+    domains: tuple[str, str] = typer.Option(("A", "B"), help="Names of the source and target domains "
+                                                             "(munit: the file's a and b; not funit)."),
 ) -> None:
     """Convert a pretrained generator into an i2i checkpoint for translate, export and eval."""
     from i2i.weights_import import import_weights

@@ -32,9 +32,10 @@ class DataConfig:
 
 @dataclass
 class OptimizerConfig:
-    lr_g: float = 2e-4                  # Adam learning rates of generators and discriminators
+    name: str = "adam"                  # adam | rmsprop (FUNIT)
+    lr_g: float = 2e-4                  # learning rates of generators and discriminators
     lr_d: float = 2e-4
-    beta1: float = 0.5
+    beta1: float = 0.5                  # Adam's betas (unused by rmsprop)
     beta2: float = 0.999
     weight_decay: float = 0.0
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import nn
 
+from i2i.models.funit import FUNITConfig, FUNITGenerator, MultiTaskDiscriminator, MultiTaskDiscriminatorConfig
+from i2i.models.munit import MUNITConfig, MUNITGenerator, MultiScaleDiscriminator, MultiScaleDiscriminatorConfig
 from i2i.models.patchgan import PatchGAN, PatchGANConfig, check_input_size
 from i2i.models.resnet import ResNetConfig, ResNetGenerator
 from i2i.models.rrdb import RRDBNet, RRDBNetConfig
@@ -21,6 +23,10 @@ ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     "srresnet": (SRResNetConfig, SRResNet),
     "sr_discriminator": (SRDiscriminatorConfig, SRDiscriminator),
     "rrdbnet": (RRDBNetConfig, RRDBNet),
+    "munit": (MUNITConfig, MUNITGenerator),
+    "munit_discriminator": (MultiScaleDiscriminatorConfig, MultiScaleDiscriminator),
+    "funit": (FUNITConfig, FUNITGenerator),
+    "funit_discriminator": (MultiTaskDiscriminatorConfig, MultiTaskDiscriminator),
 }
 
 
@@ -48,6 +54,7 @@ def describe(module: nn.Module) -> dict[str, Any]:
     return {"architecture": architecture_name(module), "config": asdict(module.config)}
 
 
-__all__ = ["ARCHITECTURES", "PatchGAN", "PatchGANConfig", "RRDBNet", "RRDBNetConfig", "ResNetConfig",
+__all__ = ["ARCHITECTURES", "FUNITConfig", "FUNITGenerator", "MUNITConfig", "MUNITGenerator", "MultiScaleDiscriminator",
+           "MultiScaleDiscriminatorConfig", "MultiTaskDiscriminator", "MultiTaskDiscriminatorConfig", "PatchGAN", "PatchGANConfig", "RRDBNet", "RRDBNetConfig", "ResNetConfig",
            "ResNetGenerator", "SRDiscriminator", "SRDiscriminatorConfig", "SRResNet", "SRResNetConfig",
            "UNetConfig", "UNetGenerator", "build", "check_input_size", "describe"]

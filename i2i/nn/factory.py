@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-NORMS = ("batch", "instance", "instance_affine", "none")
+NORMS = ("batch", "instance", "instance_affine", "layer", "none")
 ACTIVATIONS = ("relu", "lrelu", "prelu", "tanh", "sigmoid", "none")
 PADDINGS = ("reflect", "replicate", "zero")
 
@@ -21,7 +21,8 @@ def get_norm(name: str, channels: int) -> nn.Module:
     """A 2-d normalisation layer for `channels` feature maps.
 
     `instance` is the CycleGAN/pix2pix reference InstanceNorm: no affine parameters and no running
-    statistics. `instance_affine` keeps a learned scale and shift per channel.
+    statistics. `instance_affine` keeps a learned scale and shift per channel. `layer` is MUNIT's
+    per-sample LayerNorm over (C, H, W) with a per-channel affine (`i2i.nn.adain.LayerNorm2d`).
     """
     if name == "batch":
         return nn.BatchNorm2d(channels)
@@ -29,6 +30,10 @@ def get_norm(name: str, channels: int) -> nn.Module:
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if name == "instance_affine":
         return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+    if name == "layer":
+        from i2i.nn.adain import LayerNorm2d  # MUNIT's decoder; imported here to keep the module graph flat
+
+        return LayerNorm2d(channels)
     if name == "none":
         return nn.Identity()
     raise _unknown("norm", name, NORMS)

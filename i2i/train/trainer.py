@@ -49,6 +49,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(parameters: Any, config: Any, lr: float) -> torch.optim.Optimizer:
+    """Adam (β₁, β₂ from the recipe) or RMSprop (PyTorch defaults, as the FUNIT reference)."""
+    if config.name == "adam":
+        return torch.optim.Adam(parameters, lr=lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+    if config.name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=lr, weight_decay=config.weight_decay)
+    raise I2IError(f"optimizer.name must be one of {', '.join(OPTIMIZERS)}, got {config.name!r}")
+
+
 def weighted_total(losses: dict[str, Tensor], weights: dict[str, float]) -> Tensor:
     """Σ weight · loss over the named terms; a term without a weight is an error, not a silent 1."""
     missing = [name for name in losses if name not in weights]
@@ -95,12 +107,8 @@ class Trainer:
         torch.manual_seed(recipe.seed)
         random.seed(recipe.seed)
         method.to(self.device)
-        opt = recipe.optimizer
-        betas = (opt.beta1, opt.beta2)
-        self.optimizer_g = torch.optim.Adam(method.generators.parameters(), lr=opt.lr_g, betas=betas,
-                                            weight_decay=opt.weight_decay)
-        self.optimizer_d = torch.optim.Adam(method.discriminators.parameters(), lr=opt.lr_d, betas=betas,
-                                            weight_decay=opt.weight_decay)
+        self.optimizer_g = make_optimizer(method.generators.parameters(), recipe.optimizer, recipe.optimizer.lr_g)
+        self.optimizer_d = make_optimizer(method.discriminators.parameters(), recipe.optimizer, recipe.optimizer.lr_d)
         schedule = method.lr_schedule() or constant_then_linear(recipe.steps, recipe.schedule.decay_start)
         self.scheduler_g = torch.optim.lr_scheduler.LambdaLR(self.optimizer_g, schedule)
         self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, schedule)
@@ -130,7 +138,9 @@ class Trainer:
         items = [dataset[i] for i in range(count)]
         mean = torch.tensor(self.preprocess.mean).view(1, -1, 1, 1)
         std = torch.tensor(self.preprocess.std).view(1, -1, 1, 1)
-        return {key: torch.stack([item[key] for item in items]) * std + mean
+        # Images (C, H, W) back to [0, 1]; other tensors (class labels) as they are.
+        return {key: torch.stack([item[key] for item in items]) * std + mean if value.ndim == 3
+                else torch.stack([item[key] for item in items])
                 for key, value in items[0].items() if isinstance(value, Tensor)}
 
     # -- state ------------------------------------------------------------------------------------
@@ -278,14 +288,7 @@ class Trainer:
 
     @torch.no_grad()
     def write_samples(self) -> None:
-        models: dict[str, InferenceModel] = {}
-
-        def translate(direction: str, images: Tensor) -> Tensor:
-            if direction not in models:
-                models[direction] = self.deployed(direction)
-            return models[direction](images.to(self.device)).cpu()
-
-        columns = self.method.sample_columns(self.sample_images, translate)
+        columns = self.method.sample_columns(self.sample_images, _SampleTranslator(self))
         write_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png",
                    [column.permute(0, 2, 3, 1).numpy() for column in columns])
 
@@ -308,6 +311,27 @@ class Trainer:
             for old in sorted((self.run_dir / "checkpoints").glob("step_*.safetensors"))[:-keep]:
                 old.unlink()
         return path
+
+
+class _SampleTranslator:
+    """What `Method.sample_columns` gets: `translate(direction, images, *codes)` runs the deployed
+    generator (as `i2i translate` would); `translate.encode(direction, images)` its style/class encoder."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.models: dict[str, InferenceModel] = {}
+
+    def _model(self, direction: str) -> InferenceModel:
+        if direction not in self.models:
+            self.models[direction] = self.trainer.deployed(direction)
+        return self.models[direction]
+
+    def __call__(self, direction: str, images: Tensor, *codes: Tensor) -> Tensor:
+        device = self.trainer.device
+        return self._model(direction)(images.to(device), *(code.to(device) for code in codes)).cpu()
+
+    def encode(self, direction: str, images: Tensor) -> Tensor:
+        return self._model(direction).encode(images.to(self.trainer.device)).cpu()
 
 
 def _short(row: dict[str, float]) -> str:
