@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-cyclegan demo-sr test venv clean-demo
+.PHONY: demo demo-cyclegan demo-sr demo-munit demo-funit test venv clean-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +46,27 @@ demo-sr: $(STAMP)
 	$(BIN)/i2i eval runs/demo-sr --data data/photos --samples $(DEMO)/sr_crops.png
 	$(BIN)/i2i translate runs/demo-sr data/photos/test --out $(DEMO)/sr --tile 128 --overwrite
 
+# MUNIT on the built-in multimodal `styles` set (outline → 5 palettes; about 45 minutes on 2 CPU cores):
+# 5 random styles per outline, a reference-style translation, both ONNX graphs, and the measurements.
+demo-munit: $(STAMP)
+	$(BIN)/i2i data demo styles data/styles --size 32
+	rm -rf runs/demo-styles
+	$(BIN)/i2i train munit --recipe recipes/munit-styles.toml --data data/styles --out runs/demo-styles
+	$(BIN)/i2i translate runs/demo-styles data/styles/outline/test --out $(DEMO)/styles --num-styles 5 --seed 0 --overwrite
+	$(BIN)/i2i translate runs/demo-styles data/styles/outline/test --out $(DEMO)/styles-ref --style data/styles/painted/test/00001.png --overwrite
+	$(BIN)/i2i export runs/demo-styles --to painted --out $(DEMO)/munit.onnx
+	$(BIN)/python benchmarks/munit_styles.py runs/demo-styles --data data/styles --out $(DEMO)/munit_styles.md --grid $(DEMO)/munit_styles.png
+
+# FUNIT on the built-in `classes` set (12 training classes, 4 held out; about 50 minutes on 2 CPU cores):
+# few-shot translation into a held-out class from K = 1 and K = 5 images, ONNX export, measurements.
+demo-funit: $(STAMP)
+	$(BIN)/i2i data demo classes data/classes --size 32
+	rm -rf runs/demo-classes
+	$(BIN)/i2i train funit --recipe recipes/funit-classes.toml --data data/classes --out runs/demo-classes
+	$(BIN)/i2i translate runs/demo-classes data/classes/train/class00 --out $(DEMO)/classes --class-images data/classes/unseen/class13 --overwrite
+	$(BIN)/i2i export runs/demo-classes --out $(DEMO)/funit.onnx
+	$(BIN)/python benchmarks/funit_fewshot.py runs/demo-classes --data data/classes --out $(DEMO)/funit_fewshot.md --grid $(DEMO)/funit_fewshot.png
+
 clean-demo:
-	rm -rf data/shapes data/stripes data/photos runs/demo-shapes runs/demo-stripes runs/demo-sr $(DEMO)
+	rm -rf data/shapes data/stripes data/photos data/styles data/classes runs/demo-shapes runs/demo-stripes \
+		runs/demo-sr runs/demo-styles runs/demo-classes $(DEMO)

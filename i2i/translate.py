@@ -108,6 +108,17 @@ class Backend:
         return replace(self, run=lambda batch: run_with_code(batch, np.repeat(code, len(batch), 0)))
 
 
+    def with_random_codes(self, seed: int = 0) -> Backend:
+        """This backend translating every image with its own style drawn from N(0, I) (MUNIT), in a
+        sequence fixed by `seed`: how distribution metrics score a multimodal model."""
+        if self.conditioning.get("kind") != "style":
+            raise I2IError(f"{self.description} has no style prior to sample from")
+        run_with_code, dim = self.run_with_code, int(self.conditioning["code_dim"])
+        rng = np.random.default_rng(seed)
+        return replace(self, run=lambda batch: run_with_code(
+            batch, rng.standard_normal((len(batch), dim)).astype(np.float32)))
+
+
 def _needs_code(batch: np.ndarray) -> np.ndarray:
     raise I2IError("this model translates with a style or class code: give --style, --num-styles or --class-images")
 

@@ -60,3 +60,22 @@ def test_presets_in_the_repository_resolve():
 def test_missing_preset_is_a_clear_error(tmp_path):
     with pytest.raises(I2IError, match="does not exist"):
         load_preset(tmp_path / "nope.toml")
+
+
+def test_every_preset_resolves_against_its_method():
+    from pathlib import Path
+
+    from i2i.methods import METHODS
+
+    presets = sorted(Path("recipes").glob("*.toml"))
+    assert len(presets) >= 16
+    for path in presets:
+        preset = load_preset(path)
+        method = preset.pop("method")
+        override(METHODS[method].Recipe(), preset)   # unknown keys or wrong types raise
+    shoes = override(METHODS["munit"].Recipe(), {k: v for k, v in load_preset("recipes/munit-edges2shoes.toml").items()
+                                                 if k != "method"})
+    assert shoes.data.layout == "aligned" and shoes.data.domains == ["edges", "shoes"] and shoes.steps == 1_000_000
+    faces = override(METHODS["funit"].Recipe(), {k: v for k, v in load_preset("recipes/funit-animal-faces.toml").items()
+                                                 if k != "method"})
+    assert faces.data.load_size == 140 and faces.batch_size == 64 and faces.ema_decay == 0.999

@@ -227,3 +227,32 @@ def test_conditioning_flags_are_checked(run, data, tmp_path):
                                  "--style", str(tmp_path / "missing.png")])
     assert result.exit_code == 2 and "missing.png" in result.output
     assert not (tmp_path / "y").exists()
+
+
+def test_eval_scores_munit_as_a_distribution_only(run, data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))   # no cached Inception weights, whatever the machine
+    monkeypatch.delenv("I2I_INCEPTION_WEIGHTS", raising=False)
+    result = runner.invoke(app, ["eval", str(run), "--data", str(data), "--metrics", "l1"])
+    assert result.exit_code == 2 and "no single ground truth" in result.output
+    # No Inception weights on this machine: the one metric family that applies cannot run, and says so.
+    result = runner.invoke(app, ["eval", str(run), "--data", str(data)])
+    assert result.exit_code == 2 and "Inception" in result.output, result.output
+
+
+def test_aligned_pairs_split_into_two_unpaired_domains(tmp_path):
+    """edges2shoes as MUNIT trains on it: pix2pix's A|B files, left halves = edges, right = shoes."""
+    from i2i.data.unpaired import UnpairedImages
+    from i2i.preprocess import Preprocess
+
+    for i in range(3):
+        image = np.zeros((8, 16, 3), np.float32)
+        image[:, :8] = 0.1 * (i + 1)      # left half: A
+        image[:, 8:] = 0.9                # right half: B
+        write_image(tmp_path / "train" / f"{i}.png", image)
+    data = UnpairedImages(tmp_path, ["edges", "shoes"], "train", Preprocess(size=8), augment=True, load_size=8,
+                          layout="aligned")
+    item = data[(1, 3)]
+    assert torch.allclose((item["A"] * 0.5 + 0.5), torch.full((3, 8, 8), 0.2), atol=0.01)
+    assert torch.allclose((item["B"] * 0.5 + 0.5), torch.full((3, 8, 8), 0.9), atol=0.01)
+    with pytest.raises(I2IError, match="auto .domain folders. or aligned"):
+        UnpairedImages(tmp_path, ["edges", "shoes"], "train", Preprocess(size=8), augment=False, layout="stacked")

@@ -36,6 +36,7 @@ def evaluate(
                                              "are found (the others are listed as not computed)."),
     feature_weights: Path | None = typer.Option(None, help="Weights of the feature network (LPIPS: torchvision's "
                                                            "AlexNet file; FID/KID/IS/1-NN: the FID Inception file)."),
+    seed: int = typer.Option(0, help="MUNIT: seed of the random style drawn for each input."),
 ) -> None:
     """Score a model on held-out data. Paired (ground truth known): L1, PSNR, SSIM, LPIPS beside the
     copy-the-input baseline; super-resolution: PSNR/SSIM (Y, border cropped) and LPIPS beside bicubic;
@@ -45,6 +46,19 @@ def evaluate(
 
     runner = load_backend(model, backend, to)
     wanted = _parse_metrics(metrics)
+    kind = runner.conditioning.get("kind")
+    if kind == "class":
+        raise I2IError("a FUNIT model translates into classes shown by example images; measure few-shot "
+                       "translation with `python benchmarks/funit_fewshot.py RUN --data DIR` (README, FUNIT)")
+    if kind == "style":
+        # One right answer per input does not exist for a multimodal model: each input gets its own random
+        # style and the outputs are scored as a distribution (FID/KID/IS/1-NN), never against one target.
+        runner = runner.with_random_codes(seed)
+        if wanted is not None and wanted - {"fid", "kid", "is", "1nn"}:
+            raise I2IError(f"--metrics {metrics}: a MUNIT model is scored as a distribution (fid, kid, is, 1nn); "
+                           f"its outputs have no single ground truth")
+        _evaluate_distribution(runner, model, data, split, limit, wanted, feature_weights, json_path)
+        return
     if runner.preprocess.scale > 1:
         extra, skipped = _lpips_metric(wanted, feature_weights)
         _evaluate_superres(runner, model, data, split, limit, y_channel, crop_border, samples, json_path,

@@ -23,7 +23,7 @@ def build_dataset(data_kind: str, data: DataConfig, preprocess: Preprocess, spli
                             flip=data.flip, layout=data.layout)
     if data_kind == "unpaired":
         return UnpairedImages(data.root, data.domains, split, preprocess, augment=augment,
-                              load_size=data.load_size, flip=data.flip)
+                              load_size=data.load_size, flip=data.flip, layout=data.layout)
     if data_kind == "superres":
         return SuperResImages(data.root, split, preprocess, augment=augment, flip=data.flip,
                               repeat=data.repeat if augment else 1)

@@ -3,7 +3,9 @@
 Domains are found by name under ROOT (`--domains horse zebra`), for each split:
 - `ROOT/horse/train/…` (a domain folder with `train/` and `test/` inside), or
 - `ROOT/horse/…` (a plain folder of images, recursive: all of it is the training split), or
-- the reference CycleGAN layout `ROOT/trainA`, `ROOT/testA`, … (the first domain name is A).
+- the reference CycleGAN layout `ROOT/trainA`, `ROOT/testA`, … (the first domain name is A), or
+- with `data.layout = "aligned"`, pix2pix's side-by-side A|B files in `ROOT/train/` (edges2shoes as
+  MUNIT trains on it): the left halves are the first domain, the right halves the second.
 Without names the domains are `A` and `B` (so `ROOT/trainA` or `ROOT/A` is found as above).
 
 Training items pair image i mod |A| of domain A with a random image of domain B (as the reference's
@@ -22,7 +24,7 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from i2i.data.paired import SPLITS, resize_crop_flip, to_tensor
+from i2i.data.paired import SPLITS, find_pairs, read_pair, resize_crop_flip, to_tensor
 from i2i.errors import I2IError
 from i2i.images import ImageReadError, is_image_file, read_image
 from i2i.preprocess import Preprocess
@@ -74,10 +76,20 @@ class UnpairedImages(Dataset):
     augmentation and B choice (the trainer does), or with a plain int (seed 0)."""
 
     def __init__(self, root: str | Path, domains: Sequence[str], split: str, preprocess: Preprocess, *,
-                 augment: bool, load_size: int | None = None, flip: bool = True) -> None:
+                 augment: bool, load_size: int | None = None, flip: bool = True, layout: str = "auto") -> None:
         names = domain_names(domains)
-        files = find_domain_files(root, names, split)
-        self.files_a, self.files_b = files[names[0]], files[names[1]]
+        if layout == "aligned":
+            # pix2pix-style A|B files (edges2shoes, edges2handbags as MUNIT trains on them): domain A is
+            # every file's left half, B its right half; training draws B from another random file.
+            _, pairs = find_pairs(root, split, "aligned")
+            self.files_a = self.files_b = [a for a, _ in pairs]
+        elif layout in ("auto", "folders"):
+            files = find_domain_files(root, names, split)
+            self.files_a, self.files_b = files[names[0]], files[names[1]]
+        else:
+            raise I2IError(f"data.layout must be auto (domain folders) or aligned (A|B side by side) for unpaired "
+                           f"data, got {layout!r}")
+        self.aligned = layout == "aligned"
         self.augment = augment
         self.preprocess = preprocess
         self.transform = A.Compose(resize_crop_flip(preprocess.size, augment, load_size, flip), seed=0)
@@ -85,11 +97,14 @@ class UnpairedImages(Dataset):
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))
 
-    def _load(self, path: Path, seed: int) -> Tensor:
-        try:
-            image = read_image(path)[0]
-        except ImageReadError as error:
-            raise I2IError(str(error)) from None
+    def _load(self, path: Path, seed: int, half: int = 0) -> Tensor:
+        if self.aligned:
+            image = read_pair(path, None)[half]
+        else:
+            try:
+                image = read_image(path)[0]
+            except ImageReadError as error:
+                raise I2IError(str(error)) from None
         self.transform.set_random_seed(seed)
         return to_tensor(np.clip(self.transform(image=image)["image"], 0, 1), self.preprocess)
 
@@ -102,7 +117,7 @@ class UnpairedImages(Dataset):
         else:
             b_index = index % len(self.files_b)
         return {"A": self._load(self.files_a[index % len(self.files_a)], int(seed_a)),
-                "B": self._load(self.files_b[b_index], int(seed_b))}
+                "B": self._load(self.files_b[b_index], int(seed_b), half=1)}
 
 
 def matched_test_pairs(root: str | Path, domains: Sequence[str], source: str, target: str,

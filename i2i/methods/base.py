@@ -21,7 +21,7 @@ from i2i.preprocess import Preprocess
 @dataclass
 class DataConfig:
     root: str = "data"                  # data folder (layouts: see i2i.data)
-    layout: str = "auto"                # paired: auto | aligned (A|B side by side) | folders (A/ and B/)
+    layout: str = "auto"                # paired: auto | aligned (A|B side by side) | folders (A/ and B/); unpaired: auto | aligned (A|B files split into two domains)
     direction: str = "AtoB"             # paired: AtoB or BtoA
     domains: list[str] = field(default_factory=list)  # unpaired: the two domains' folder names ([] = A, B)
     load_size: int | None = None        # resize side before the random crop; None → image_size × 286/256
