@@ -57,7 +57,6 @@ def main() -> None:
                 for name, files in classes.items()}
     centroids = np.stack([centroid[n] for n in names])
     contents = [read(p) for files in seen.values() for p in files[:per_class]]
-    content_labels = [n for n, files in seen.items() for _ in files[:per_class]]
 
     rows, grid_rows = [], []
     for target, files in unseen.items():
@@ -98,7 +97,7 @@ def main() -> None:
     blocks = [grid_rows[i:i + 4] for i in range(0, len(grid_rows), 4)]
     merged = [[tile for block in blocks for tile in block[r] + [None]] for r in range(4)]
     save_grid(args.grid, merged)
-    print(f"grid: per held-out class (first example on top) input | " + " | ".join(f"K = {k}" for k in shots)
+    print("grid: per held-out class (first example on top) input | " + " | ".join(f"K = {k}" for k in shots)
           + f" → {args.grid}")
 
 

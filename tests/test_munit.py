@@ -256,3 +256,20 @@ def test_aligned_pairs_split_into_two_unpaired_domains(tmp_path):
     assert torch.allclose((item["B"] * 0.5 + 0.5), torch.full((3, 8, 8), 0.9), atol=0.01)
     with pytest.raises(I2IError, match="auto .domain folders. or aligned"):
         UnpairedImages(tmp_path, ["edges", "shoes"], "train", Preprocess(size=8), augment=False, layout="stacked")
+
+
+def test_improved_recipe_spectral_norm_trains_and_exports(data, tmp_path):
+    """imaginaire's options (spectral norm in G and D, hinge, TTUR, EMA) through one step and the export."""
+    from i2i.config import load_preset
+    from i2i.export import export_onnx
+
+    preset = {k: v for k, v in load_preset("recipes/munit-edges2shoes-improved.toml").items()
+              if k not in ("method", "data", "steps")}
+    recipe = override(override(tiny(data), preset), {"steps": 2, "generator": {"dim": 4, "mlp_dim": 8},
+                                                     "discriminator": {"dim": 4}})
+    method = MUNIT(recipe)
+    assert hasattr(method.generators["gen_a"].content_encoder.stem.conv, "parametrizations")
+    assert recipe.gan_objective == "hinge" and recipe.optimizer.lr_d == 4 * recipe.optimizer.lr_g
+    Trainer(method, tmp_path / "run").fit()
+    report = export_onnx(tmp_path / "run", tmp_path / "m.onnx")
+    assert all(diff <= 1e-4 for _, diff in report.parity)

@@ -36,6 +36,7 @@ class FUNITConfig:
     content_res_blocks: int = 2     # in the content encoder, and (with AdaIN) in the decoder
     class_downsample: int = 4
     up_norm: str = "instance"       # FUNIT's decoder normalises its upsampling convs with InstanceNorm
+    spectral_norm: bool = False     # on every convolution (imaginaire's improved FUNIT)
     activation: str = "relu"
     pad_type: str = "reflect"
     init: str = "kaiming"
@@ -57,13 +58,14 @@ class FUNITGenerator(nn.Module):
     def __init__(self, config: FUNITConfig) -> None:
         super().__init__()
         self.config = config
+        sn = config.spectral_norm
         self.content_encoder = ContentEncoder(config.in_channels, config.dim, config.content_downsample,
-                                              config.content_res_blocks, "instance", config.activation, config.pad_type)
+                                              config.content_res_blocks, "instance", config.activation, config.pad_type, sn)
         self.class_encoder = StyleEncoder(config.in_channels, config.dim, config.class_downsample, config.class_dim,
-                                          config.activation, config.pad_type)
+                                          config.activation, config.pad_type, sn)
         self.decoder = AdaINDecoder(self.content_encoder.out_channels, config.out_channels, config.content_res_blocks,
                                     config.content_downsample, config.class_dim, config.mlp_dim, config.mlp_blocks,
-                                    config.up_norm, config.activation, config.pad_type)
+                                    config.up_norm, config.activation, config.pad_type, sn)
         init_weights(self, config.init, config.init_gain)
 
     @property

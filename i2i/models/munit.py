@@ -36,15 +36,17 @@ class ContentEncoder(nn.Module):
     """Image (N, C, H, W) → content code (N, dim·2^downsample, H/2^downsample, W/2^downsample)."""
 
     def __init__(self, in_channels: int, dim: int, downsample: int, res_blocks: int, norm: str = "instance",
-                 act: str = "relu", pad_type: str = "reflect") -> None:
+                 act: str = "relu", pad_type: str = "reflect", spectral_norm: bool = False) -> None:
         super().__init__()
-        self.stem = ConvNormAct(in_channels, dim, 7, pad_type=pad_type, norm=norm, act=act, bias=True)
+        sn = spectral_norm
+        self.stem = ConvNormAct(in_channels, dim, 7, pad_type=pad_type, norm=norm, act=act, bias=True, spectral_norm=sn)
         downs = []
         for _ in range(downsample):
-            downs.append(Downsample(dim, 2 * dim, 4, norm=norm, act=act, pad_type=pad_type))
+            downs.append(Downsample(dim, 2 * dim, 4, norm=norm, act=act, pad_type=pad_type, spectral_norm=sn))
             dim *= 2
         self.down = nn.Sequential(*downs)
-        self.blocks = nn.Sequential(*[ResBlock(dim, norm=norm, act=act, pad_type=pad_type) for _ in range(res_blocks)])
+        self.blocks = nn.Sequential(*[ResBlock(dim, norm=norm, act=act, pad_type=pad_type, spectral_norm=sn)
+                                      for _ in range(res_blocks)])
         self.out_channels = dim
 
     def forward(self, x: Tensor) -> Tensor:
@@ -56,15 +58,15 @@ class StyleEncoder(nn.Module):
     FUNIT's class encoder (same layers; FUNIT averages the codes of K images)."""
 
     def __init__(self, in_channels: int, dim: int, downsample: int, code_dim: int, act: str = "relu",
-                 pad_type: str = "reflect") -> None:
+                 pad_type: str = "reflect", spectral_norm: bool = False) -> None:
         super().__init__()
         if downsample < 2:
             raise ValueError(f"style/class encoder downsample must be >= 2, got {downsample}")
-        self.stem = ConvNormAct(in_channels, dim, 7, pad_type=pad_type, act=act, bias=True)
+        self.stem = ConvNormAct(in_channels, dim, 7, pad_type=pad_type, act=act, bias=True, spectral_norm=spectral_norm)
         downs = []
         for i in range(downsample):
             out = 2 * dim if i < 2 else dim  # doubles twice, then keeps the width
-            downs.append(Downsample(dim, out, 4, norm="none", act=act, pad_type=pad_type))
+            downs.append(Downsample(dim, out, 4, norm="none", act=act, pad_type=pad_type, spectral_norm=spectral_norm))
             dim = out
         self.down = nn.Sequential(*downs)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -84,16 +86,17 @@ class AdaINDecoder(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, res_blocks: int, upsample: int, code_dim: int,
                  mlp_dim: int = 256, mlp_blocks: int = 3, up_norm: str = "layer", act: str = "relu",
-                 pad_type: str = "reflect") -> None:
+                 pad_type: str = "reflect", spectral_norm: bool = False) -> None:
         super().__init__()
-        dim = in_channels
-        self.blocks = nn.ModuleList([AdaINResBlock(dim, act=act, pad_type=pad_type) for _ in range(res_blocks)])
+        dim, sn = in_channels, spectral_norm
+        self.blocks = nn.ModuleList([AdaINResBlock(dim, act=act, pad_type=pad_type, spectral_norm=sn)
+                                     for _ in range(res_blocks)])
         ups = []
         for _ in range(upsample):
-            ups.append(NearestUpConv(dim, dim // 2, 5, norm=up_norm, act=act, pad_type=pad_type))
+            ups.append(NearestUpConv(dim, dim // 2, 5, norm=up_norm, act=act, pad_type=pad_type, spectral_norm=sn))
             dim //= 2
         self.up = nn.Sequential(*ups)
-        self.head = ConvNormAct(dim, out_channels, 7, pad_type=pad_type, act="tanh", bias=True)
+        self.head = ConvNormAct(dim, out_channels, 7, pad_type=pad_type, act="tanh", bias=True, spectral_norm=sn)
         self.mlp = StyleMLP(code_dim, self.num_adain_params, mlp_dim, mlp_blocks)
 
     @property
@@ -124,6 +127,7 @@ class MUNITConfig:
     content_res_blocks: int = 4     # in the content encoder, and (with AdaIN) in the decoder
     style_downsample: int = 4
     up_norm: str = "layer"          # decoder upsampling norm: LayerNorm (MUNIT); instance in FUNIT
+    spectral_norm: bool = False     # on every convolution (imaginaire's "improved MUNIT")
     activation: str = "relu"
     pad_type: str = "reflect"
     init: str = "kaiming"           # the official MUNIT generator init (its discriminators: N(0, 0.02))
@@ -146,13 +150,14 @@ class MUNITGenerator(nn.Module):
     def __init__(self, config: MUNITConfig) -> None:
         super().__init__()
         self.config = config
+        sn = config.spectral_norm
         self.content_encoder = ContentEncoder(config.in_channels, config.dim, config.content_downsample,
-                                              config.content_res_blocks, "instance", config.activation, config.pad_type)
+                                              config.content_res_blocks, "instance", config.activation, config.pad_type, sn)
         self.style_encoder = StyleEncoder(config.in_channels, config.dim, config.style_downsample, config.style_dim,
-                                          config.activation, config.pad_type)
+                                          config.activation, config.pad_type, sn)
         self.decoder = AdaINDecoder(self.content_encoder.out_channels, config.out_channels, config.content_res_blocks,
                                     config.content_downsample, config.style_dim, config.mlp_dim, config.mlp_blocks,
-                                    config.up_norm, config.activation, config.pad_type)
+                                    config.up_norm, config.activation, config.pad_type, sn)
         init_weights(self, config.init, config.init_gain)
 
     @classmethod

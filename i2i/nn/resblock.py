@@ -41,12 +41,12 @@ class AdaINResBlock(nn.Module):
     """x + [conv3×3 → AdaIN → act → conv3×3 → AdaIN](x): the residual block of MUNIT's and FUNIT's
     decoders. Both AdaIN layers take their scale and shift from the caller (a style/class MLP)."""
 
-    def __init__(self, channels: int, act: str = "relu", pad_type: str = "reflect") -> None:
+    def __init__(self, channels: int, act: str = "relu", pad_type: str = "reflect", spectral_norm: bool = False) -> None:
         super().__init__()
-        self.conv1 = ConvNormAct(channels, channels, 3, pad_type=pad_type, bias=True)
+        self.conv1 = ConvNormAct(channels, channels, 3, pad_type=pad_type, bias=True, spectral_norm=spectral_norm)
         self.norm1 = AdaIN(channels)
         self.act = get_act(act, channels)
-        self.conv2 = ConvNormAct(channels, channels, 3, pad_type=pad_type, bias=True)
+        self.conv2 = ConvNormAct(channels, channels, 3, pad_type=pad_type, bias=True, spectral_norm=spectral_norm)
         self.norm2 = AdaIN(channels)
 
     def forward(self, x: Tensor, params: list[tuple[Tensor, Tensor]]) -> Tensor:
