@@ -18,7 +18,7 @@ from i2i.data.classes import ClassImages
 from i2i.data.demo_classes import make_classes
 from i2i.errors import I2IError
 from i2i.methods import FUNIT, FUNITRecipe
-from i2i.methods.funit import r1_penalty
+from i2i.regularisers import r1_penalty
 from i2i.models import FUNITConfig, FUNITGenerator, MultiTaskDiscriminator, MultiTaskDiscriminatorConfig
 from i2i.train.trainer import weighted_total
 

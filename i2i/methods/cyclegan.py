@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from i2i.data.unpaired import domain_names
 from i2i.errors import I2IError
-from i2i.losses import GAN_OBJECTIVES, discriminator_loss, generator_loss
+from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, Recipe
 from i2i.models import PatchGAN, PatchGANConfig, ResNetConfig, ResNetGenerator, check_input_size
 from i2i.nn import NORMS
@@ -75,8 +75,8 @@ class CycleGAN(Method):
 
     def validate(self) -> None:
         recipe = self.recipe
-        if recipe.gan_objective not in GAN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(GAN_OBJECTIVES)}, got {recipe.gan_objective!r}")
+        if recipe.gan_objective not in PLAIN_OBJECTIVES:
+            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         for name, norm in (("generator.norm", recipe.generator.norm), ("discriminator.norm", recipe.discriminator.norm)):
             if norm not in NORMS:
                 raise I2IError(f"{name} must be one of {', '.join(NORMS)}, got {norm!r}")

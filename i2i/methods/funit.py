@@ -26,11 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import I2IError
-from i2i.losses import GAN_OBJECTIVES, discriminator_loss, generator_loss
+from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, OptimizerConfig, Recipe, ScheduleConfig
 from i2i.models import FUNITConfig, FUNITGenerator, MultiTaskDiscriminator, MultiTaskDiscriminatorConfig
 from i2i.models.funit import min_discriminator_size
 from i2i.preprocess import Preprocess
+from i2i.regularisers import r1_penalty
 
 DIRECTION = "content->class"
 
@@ -92,8 +93,8 @@ class FUNIT(Method):
 
     def validate(self) -> None:
         recipe = self.recipe
-        if recipe.gan_objective not in GAN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(GAN_OBJECTIVES)}, got {recipe.gan_objective!r}")
+        if recipe.gan_objective not in PLAIN_OBJECTIVES:
+            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         multiple, smallest = recipe.generator.multiple_of, recipe.generator.min_size
         if recipe.image_size % multiple or recipe.image_size < smallest:
             raise I2IError(f"image_size {recipe.image_size} must be a multiple of {multiple} and at least {smallest} "
@@ -158,9 +159,3 @@ class FUNIT(Method):
         codes = translate.encode(DIRECTION, class_images)  # type: ignore[attr-defined]
         return [content, class_images, translate(DIRECTION, content, codes)]
 
-
-def r1_penalty(scores: Tensor, real: Tensor) -> Tensor:
-    """R1 (Mescheder et al. 2018): E‖∇_x D(x)‖² over real x — the sum of squared input gradients per
-    image, averaged over the batch (the official `compute_grad2`). `real` must require grad."""
-    (gradient,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
-    return gradient.pow(2).flatten(1).sum(1).mean()

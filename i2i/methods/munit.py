@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from i2i.data.unpaired import domain_names
 from i2i.errors import I2IError
-from i2i.losses import GAN_OBJECTIVES, discriminator_loss, generator_loss
+from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, OptimizerConfig, Recipe
 from i2i.models import MUNITConfig, MUNITGenerator, MultiScaleDiscriminator, MultiScaleDiscriminatorConfig
 from i2i.models.munit import min_discriminator_size, random_styles
@@ -93,8 +93,8 @@ class MUNIT(Method):
 
     def validate(self) -> None:
         recipe = self.recipe
-        if recipe.gan_objective not in GAN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(GAN_OBJECTIVES)}, got {recipe.gan_objective!r}")
+        if recipe.gan_objective not in PLAIN_OBJECTIVES:
+            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         if recipe.lr_policy not in LR_POLICIES:
             raise I2IError(f"lr_policy must be one of {', '.join(LR_POLICIES)}, got {recipe.lr_policy!r}")
         multiple, smallest = recipe.generator.multiple_of, recipe.generator.min_size

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.errors import I2IError
-from i2i.losses import GAN_OBJECTIVES, discriminator_loss, generator_loss
+from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, Recipe
 from i2i.models import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator, check_input_size
 from i2i.nn import NORMS
@@ -79,8 +79,8 @@ class Pix2Pix(Method):
         recipe = self.recipe
         if recipe.data.direction not in ("AtoB", "BtoA"):
             raise I2IError(f"data.direction must be AtoB or BtoA, got {recipe.data.direction!r}")
-        if recipe.gan_objective not in GAN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(GAN_OBJECTIVES)}, got {recipe.gan_objective!r}")
+        if recipe.gan_objective not in PLAIN_OBJECTIVES:
+            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         for name, norm in (("generator.norm", recipe.generator.norm), ("discriminator.norm", recipe.discriminator.norm)):
             if norm not in NORMS:
                 raise I2IError(f"{name} must be one of {', '.join(NORMS)}, got {norm!r}")
