@@ -235,3 +235,16 @@ def test_funit_needs_class_images(run, data, tmp_path):
     result = runner.invoke(app, ["translate", str(run), str(data / "train" / "class00"), "--out", str(tmp_path / "y"),
                                  "--num-styles", "2"])
     assert result.exit_code == 2 and "--class-images" in result.output
+
+
+def test_optimizer_by_name():
+    from i2i.methods.base import OptimizerConfig
+    from i2i.train.trainer import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert isinstance(make_optimizer(params, OptimizerConfig(name="rmsprop", weight_decay=1e-4), 1e-4),
+                      torch.optim.RMSprop)
+    adam = make_optimizer(params, OptimizerConfig(beta1=0.5, beta2=0.99), 2e-4)
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["betas"] == (0.5, 0.99)
+    with pytest.raises(I2IError, match="adam, rmsprop"):
+        make_optimizer(params, OptimizerConfig(name="sgd"), 1e-3)
