@@ -59,7 +59,8 @@ def main() -> None:
     contents = [read(p) for files in seen.values() for p in files[:per_class]]
 
     rows, grid_rows = [], []
-    for target, files in unseen.items():
+    held_out = np.stack([centroid[n] for n in unseen])
+    for u, (target, files) in enumerate(unseen.items()):
         t = names.index(target)
         input_distance = np.mean([np.linalg.norm(appearance(c) - centroid[target]) for c in contents])
         row = {"class": target, "input": input_distance,
@@ -72,6 +73,7 @@ def main() -> None:
             features = [appearance(o) for o in outs]
             row[f"d{k}"] = np.mean([np.linalg.norm(f - centroid[target]) for f in features])
             row[f"hit{k}"] = np.mean([nearest(f, centroids) == t for f in features])
+            row[f"held{k}"] = np.mean([nearest(f, held_out) == u for f in features])
         rows.append(row)
         grid_rows.append([read(files[0])] + [None] * (len(args.shots)))
         for i in range(0, len(contents), max(1, len(contents) // 3))[:3]:
@@ -81,12 +83,15 @@ def main() -> None:
     table = [f"FUNIT few-shot on held-out classes ({len(contents)} contents from {len(seen)} training classes, "
              f"{backend.description})", "",
              "| held-out class | distance to class: input | " + " | ".join(f"K = {k}" for k in shots)
-             + " | nearest class = target: input | " + " | ".join(f"K = {k}" for k in shots) + " |",
-             "|---|---|" + "---|" * (2 * len(shots) + 1)]
+             + " | nearest class = target: input | " + " | ".join(f"K = {k}" for k in shots)
+             + " | nearest held-out class = target: " + " | ".join(f"K = {k}" for k in shots) + " |",
+             "|---|---|" + "---|" * (3 * len(shots) + 1)]
     for row in rows + [{"class": "**mean**", **{key: np.mean([r[key] for r in rows]) for key in rows[0] if key != "class"}}]:
         table.append(f"| {row['class']} | {row['input']:.3f} | " + " | ".join(f"{row[f'd{k}']:.3f}" for k in shots)
-                     + f" | {100 * row['hit_input']:.0f}% | " + " | ".join(f"{100 * row[f'hit{k}']:.0f}%" for k in shots) + " |")
-    table += ["", f"Chance for the nearest-class columns: {100 / len(names):.1f}% (1 of {len(names)} classes).",
+                     + f" | {100 * row['hit_input']:.0f}% | " + " | ".join(f"{100 * row[f'hit{k}']:.0f}%" for k in shots)
+                     + " | " + " | ".join(f"{100 * row[f'held{k}']:.0f}%" for k in shots) + " |")
+    table += ["", f"Chance: {100 / len(names):.1f}% for the nearest of all {len(names)} classes, "
+                  f"{100 / len(unseen):.0f}% for the nearest of the {len(unseen)} held-out classes.",
               f"Command: `python benchmarks/funit_fewshot.py {args.run} --data {args.data}`; "
               f"{time.monotonic() - started:.0f} s."]
     text = "\n".join(table) + "\n"
