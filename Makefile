@@ -46,7 +46,7 @@ demo-sr: $(STAMP)
 	$(BIN)/i2i eval runs/demo-sr --data data/photos --samples $(DEMO)/sr_crops.png
 	$(BIN)/i2i translate runs/demo-sr data/photos/test --out $(DEMO)/sr --tile 128 --overwrite
 
-# MUNIT on the built-in multimodal `styles` set (outline → 5 palettes; about 45 minutes on 2 CPU cores):
+# MUNIT on the built-in multimodal `styles` set (outline → 5 palettes; training took 33 min on 2 shared CPU cores):
 # 5 random styles per outline, a reference-style translation, both ONNX graphs, and the measurements.
 demo-munit: $(STAMP)
 	$(BIN)/i2i data demo styles data/styles --size 32
@@ -57,7 +57,7 @@ demo-munit: $(STAMP)
 	$(BIN)/i2i export runs/demo-styles --to painted --out $(DEMO)/munit.onnx
 	$(BIN)/python benchmarks/munit_styles.py runs/demo-styles --data data/styles --out $(DEMO)/munit_styles.md --grid $(DEMO)/munit_styles.png
 
-# FUNIT on the built-in `classes` set (12 training classes, 4 held out; about 50 minutes on 2 CPU cores):
+# FUNIT on the built-in `classes` set (12 training classes, 4 held out; training took 37 min on 2 shared CPU cores):
 # few-shot translation into a held-out class from K = 1 and K = 5 images, ONNX export, measurements.
 demo-funit: $(STAMP)
 	$(BIN)/i2i data demo classes data/classes --size 32
