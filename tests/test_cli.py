@@ -63,3 +63,18 @@ def test_train_translate_export_eval_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["count"] == 2 and {"l1", "psnr", "ssim"} <= set(scores["scores"])
+
+
+def test_max_time_is_a_planned_stop_with_exit_0(tmp_path):
+    from tests.conftest import write_pairs
+
+    write_pairs(tmp_path / "data", "train", 4)
+    run = tmp_path / "run"
+    args = ["train", "pix2pix", "--data", str(tmp_path / "data"), "--out", str(run), "--steps", "50",
+            "--batch-size", "2", "--image-size", "32", "--device", "cpu", "--set", "generator.num_downs=5",
+            "--set", "generator.ngf=4", "--set", "discriminator.ndf=4"]
+    result = runner.invoke(app, [*args, "--max-time", "1e-6"])
+    assert result.exit_code == 0, result.output
+    assert "--max-time 1e-06 s reached: stopped at step 1/50" in result.output and "--resume" in result.output
+    result = runner.invoke(app, ["train", "pix2pix", "--out", str(run), "--resume", "--steps", "2"])
+    assert result.exit_code == 0 and "trained 2 steps" in result.output, result.output

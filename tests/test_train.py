@@ -118,5 +118,82 @@ def test_non_finite_loss_stops_with_a_clear_message(paired_data, tmp_path, monke
         return losses, fakes
 
     monkeypatch.setattr(Pix2Pix, "generator_losses", poisoned)
-    with pytest.raises(I2IError, match=r"non-finite loss \['G/l1'"):
-        train(tiny_recipe(paired_data), tmp_path / "run")
+    recipe = tiny_recipe(paired_data)
+    recipe.max_nonfinite_steps = 2
+    with pytest.raises(I2IError, match=r"non-finite loss \['G/l1'.*3 steps skipped, more than max_nonfinite_steps=2"):
+        train(recipe, tmp_path / "run")
+
+
+def test_a_few_non_finite_steps_are_skipped_without_touching_the_weights(paired_data, tmp_path, monkeypatch):
+    """Steps 2 and 4 produce NaN: they update nothing, the run finishes, and the count is resumable."""
+    original = Pix2Pix.generator_losses
+
+    def sometimes_nan(self, batch):
+        losses, fakes = original(self, batch)
+        if self.step in (1, 3):
+            losses["l1"] = losses["l1"] * float("nan")
+        return losses, fakes
+
+    monkeypatch.setattr(Pix2Pix, "generator_losses", sometimes_nan)
+    run = tmp_path / "run"
+    trainer = Trainer(Pix2Pix(tiny_recipe(paired_data)), run)
+    before = {}
+
+    def snapshot(batch):
+        if trainer.step == 1:
+            before.update({k: v.detach().clone() for k, v in trainer.method.named_parameters()})
+        row = Trainer.train_step(trainer, batch)
+        if trainer.step == 1:  # the skipped step changed no weight of G or D (BatchNorm statistics may move)
+            after = dict(trainer.method.named_parameters())
+            assert before and all(torch.equal(before[k], after[k]) for k in before)
+        return row
+
+    trainer.train_step = snapshot
+    assert trainer.fit() is True and trainer.skipped_steps == 2
+    logged = rows(run)
+    assert [r["skipped"] for r in logged] == ["", "1", "", "1", "", ""]
+    assert all(torch.isfinite(tensor).all() for tensor in weights(run).values())
+    assert torch.load(run / "state.pt", weights_only=True)["skipped_steps"] == 2
+
+
+def test_max_time_stops_and_saves_cleanly(paired_data, tmp_path):
+    run = tmp_path / "run"
+    trainer = Trainer(Pix2Pix(tiny_recipe(paired_data)), run, max_time=1e-9)
+    assert trainer.fit() is False and trainer.stopped_by_time and trainer.step == 1
+    assert load_checkpoint(run).header["trained"]["steps"] == 1
+    resumed = Trainer(Pix2Pix(tiny_recipe(paired_data)), run)
+    resumed.resume()
+    assert resumed.fit() is True and resumed.step == 6
+
+
+def test_disk_full_keeps_the_previous_checkpoint_and_says_so(paired_data, tmp_path, monkeypatch):
+    import errno
+
+    import i2i.train.trainer as trainer_module
+    from i2i.errors import I2IError
+
+    run = tmp_path / "run"
+    trainer = Trainer(Pix2Pix(tiny_recipe(paired_data)), run)
+    real_save = trainer_module.save_checkpoint
+
+    def full_disk(path, *args, **kwargs):
+        if "step_0000006" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", full_disk)
+    with pytest.raises(I2IError, match=r"could not save step 6 .*No space left on device.*step_0000003.safetensors"):
+        trainer.fit()
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000003.safetensors"]
+    assert load_checkpoint(run).header["trained"]["steps"] == 3
+    assert torch.load(run / "state.pt", weights_only=True)["step"] == 3
+
+
+def test_max_time_flag_parses_units():
+    from i2i.cli.train import parse_duration
+    from i2i.errors import I2IError
+
+    assert [parse_duration(t) for t in ("90", "45s", "15m", "2h", "0.5h")] == [90, 45, 900, 7200, 1800]
+    for bad in ("soon", "-5m", "0"):
+        with pytest.raises(I2IError, match="--max-time"):
+            parse_duration(bad)

@@ -31,6 +31,8 @@ def train(
     seed: int | None = typer.Option(None, help="Random seed (data order, augmentation, init)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its state.pt."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe as JSON and exit."),
+    max_time: str | None = typer.Option(None, help="Stop cleanly (checkpoint + resume state) after this much "
+                                                   "training time: seconds, or with a unit, e.g. 90m, 2h, 45s."),
 ) -> None:
     """Train a translation model; writes checkpoints, samples and metrics.csv into the run directory."""
     from i2i.config import from_dict, load_preset, nest, override, parse_sets, to_json
@@ -100,7 +102,7 @@ def train(
 
     from i2i.train.trainer import Trainer
 
-    trainer = Trainer(instance, out)
+    trainer = Trainer(instance, out, max_time=parse_duration(max_time) if max_time is not None else None)
     if resume:
         trainer.resume()
         if trainer.step >= resolved.steps:
@@ -108,5 +110,18 @@ def train(
     finished = trainer.fit()
     checkpoint = sorted((out / "checkpoints").glob("step_*.safetensors"))[-1]
     typer.echo(f"{'trained' if finished else 'stopped after'} {trainer.step} steps → {checkpoint}")
-    if not finished:
+    if not finished and not trainer.stopped_by_time:  # --max-time is a planned stop: exit 0
         raise typer.Exit(130)
+
+
+def parse_duration(text: str) -> float:
+    """'90' or '90s' → 90.0, '15m' → 900.0, '2h' → 7200.0; I2IError otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError:
+        raise I2IError(f"--max-time {text!r}: give seconds or a number with s, m or h (e.g. 90m)") from None
+    if seconds <= 0:
+        raise I2IError(f"--max-time must be positive, got {text!r}")
+    return seconds

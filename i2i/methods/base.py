@@ -76,6 +76,8 @@ class Recipe:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss_weights: dict[str, float] = field(default_factory=dict)
     ema_decay: float = 0.0              # EMA of generator weights for checkpoints (0 disables)
+    max_nonfinite_steps: int = 10       # steps with a NaN/inf loss are skipped (no update); more than this many
+                                        # in one run stop it with the last good state saved
     log: LogConfig = field(default_factory=LogConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 

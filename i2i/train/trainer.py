@@ -69,6 +69,10 @@ def weighted_total(losses: dict[str, Tensor], weights: dict[str, float]) -> Tens
     return sum(weights[name] * value for name, value in losses.items())
 
 
+class SaveError(I2IError):
+    """A checkpoint or resume state could not be written; the previous ones are intact."""
+
+
 class _StopRequest:
     """First Ctrl-C or SIGTERM asks the loop to stop after the current step; a second Ctrl-C aborts."""
 
@@ -95,7 +99,8 @@ class _StopRequest:
 
 
 class Trainer:
-    def __init__(self, method: Method, run_dir: str | Path, console: Console | None = None) -> None:
+    def __init__(self, method: Method, run_dir: str | Path, console: Console | None = None,
+                 max_time: float | None = None) -> None:
         self.method = method
         self.recipe = recipe = method.recipe
         self.run_dir = Path(run_dir)
@@ -123,6 +128,9 @@ class Trainer:
                                f"crop (e.g. {skipped[0]}); training on {len(self.dataset.files)}")
         self.sample_images = self._fixed_samples()
         self.step = 0
+        self.skipped_steps = 0          # steps whose losses were not finite (nothing was updated)
+        self.max_time = max_time        # seconds of training after which fit() saves and stops
+        self.stopped_by_time = False
         self.metrics = MetricsLog(self.run_dir / "metrics.csv")
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -155,6 +163,7 @@ class Trainer:
             "scheduler_d": self.scheduler_d.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_python": list(random.getstate()[1]),
+            "skipped_steps": self.skipped_steps,
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -181,6 +190,7 @@ class Trainer:
         if "rng_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.step = int(state["step"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
 
     def resume(self) -> None:
         for leftover in self.run_dir.rglob("*.i2i-tmp*"):  # half-written files of a killed process
@@ -198,40 +208,53 @@ class Trainer:
         generator_total = weighted_total(generator_losses, weights)
         row = {f"G/{name}": value.item() for name, value in generator_losses.items()}
         row["G/total"] = generator_total.item()
-        self._check_finite(row)  # before the step: a NaN must never reach the weights
-        self.optimizer_g.zero_grad(set_to_none=True)
-        generator_total.backward()
-        self.optimizer_g.step()
-        if self.ema is not None:
-            self.ema.update(method.generators)
         method.discriminators.requires_grad_(True)
+        # Checked before any update: a NaN must never reach the weights. A bad step updates nothing
+        # (not even D, whose fakes came from the same broken forward pass).
+        if self._finite(row):
+            self.optimizer_g.zero_grad(set_to_none=True)
+            generator_total.backward()
+            self.optimizer_g.step()
+            if self.ema is not None:
+                self.ema.update(method.generators)
 
-        fakes = {k: self.pools[k].query(v) if k in self.pools else v.detach() for k, v in fakes.items()}
-        discriminator_losses = method.discriminator_losses(batch, fakes)
-        if discriminator_losses:  # {} means: no discriminator update this step
-            discriminator_total = weighted_total(discriminator_losses, weights)
-            row.update({f"D/{name}": value.item() for name, value in discriminator_losses.items()})
-            row["D/total"] = discriminator_total.item()
-            self._check_finite(row)
-            self.optimizer_d.zero_grad(set_to_none=True)
-            discriminator_total.backward()
-            self.optimizer_d.step()
+            fakes = {k: self.pools[k].query(v) if k in self.pools else v.detach() for k, v in fakes.items()}
+            discriminator_losses = method.discriminator_losses(batch, fakes)
+            if discriminator_losses:  # {} means: no discriminator update this step
+                discriminator_total = weighted_total(discriminator_losses, weights)
+                row.update({f"D/{name}": value.item() for name, value in discriminator_losses.items()})
+                row["D/total"] = discriminator_total.item()
+                if self._finite(row):
+                    self.optimizer_d.zero_grad(set_to_none=True)
+                    discriminator_total.backward()
+                    self.optimizer_d.step()
         row["lr_g"] = self.optimizer_g.param_groups[0]["lr"]
         row["lr_d"] = self.optimizer_d.param_groups[0]["lr"]
-        self.scheduler_g.step()
         with warnings.catch_warnings():
-            # Steps without a discriminator update (SRGAN's first stage) still advance its schedule, so
-            # that its LR follows the global step; torch warns about stepping a scheduler before its
-            # optimiser, which is intended here.
+            # Steps without an update (SRGAN's first stage has no D step; a skipped non-finite step has
+            # none at all) still advance the schedules, so that the LR follows the global step; torch
+            # warns about stepping a scheduler before its optimiser, which is intended here.
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            self.scheduler_g.step()
             self.scheduler_d.step()
         return row
 
-    def _check_finite(self, row: dict[str, float]) -> None:
+    def _finite(self, row: dict[str, float]) -> bool:
+        """True if every loss in `row` is finite; else count the step as skipped, warn, and stop the
+        run (I2IError) once more than `max_nonfinite_steps` steps were skipped."""
         bad = [name for name, value in row.items() if not math.isfinite(value)]
-        if bad:
-            raise I2IError(f"non-finite loss {bad} at step {self.step + 1}; the last checkpoint in "
-                           f"{self.run_dir / 'checkpoints'} is intact — lower the learning rate and --resume")
+        if not bad:
+            return True
+        self.skipped_steps += 1
+        row["skipped"] = 1.0
+        limit = self.recipe.max_nonfinite_steps
+        if self.skipped_steps > limit:
+            raise I2IError(f"non-finite loss {bad} at step {self.step + 1}: {self.skipped_steps} steps skipped, more than "
+                           f"max_nonfinite_steps={limit}; the last checkpoint in {self.run_dir / 'checkpoints'} is "
+                           f"intact — lower the learning rate (or try another gan_objective) and --resume")
+        self.console.print(f"warning: non-finite loss {bad} at step {self.step + 1}; step skipped "
+                           f"({self.skipped_steps} of at most {limit})")
+        return False
 
     def _loader(self) -> DataLoader:
         recipe = self.recipe
@@ -268,15 +291,21 @@ class Trainer:
                 if self.step % log.sample_every == 0:
                     self.write_samples()
                 if self.step % log.checkpoint_every == 0 and self.step < recipe.steps:
-                    self.save()
-                if stop.requested:
+                    try:
+                        self.save()
+                    except SaveError as error:  # keep training: space may be freed before the next save
+                        self.console.print(f"warning: {error}; training goes on and tries again at the next checkpoint")
+                if self.max_time is not None and elapsed >= self.max_time and self.step < recipe.steps:
+                    self.stopped_by_time = True
+                if stop.requested or self.stopped_by_time:
                     finished = self.step >= recipe.steps
                     break
         if self.step % log.sample_every:
             self.write_samples()
         self.save(finished=self.step >= recipe.steps)
         if not finished:
-            self.console.print(f"stopped at step {self.step}/{recipe.steps}; state saved — continue with "
+            reason = f"--max-time {self.max_time:g} s reached: " if self.stopped_by_time else ""
+            self.console.print(f"{reason}stopped at step {self.step}/{recipe.steps}; state saved — continue with "
                                f"`i2i train {recipe.method} --out {self.run_dir} --resume`")
         return finished
 
@@ -304,8 +333,15 @@ class Trainer:
             conditioning=self.method.header(),
         )
         path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.safetensors"
-        save_checkpoint(path, exported, header)
-        save_state(self.run_dir / "state.pt", self.state_dict())
+        try:
+            save_checkpoint(path, exported, header)
+            save_state(self.run_dir / "state.pt", self.state_dict())
+        except OSError as error:  # disk full, quota, permissions: the atomic writes left the old files whole
+            previous = sorted(p for p in (self.run_dir / "checkpoints").glob("step_*.safetensors") if p != path)
+            kept = f"the previous checkpoint {previous[-1]} and its state.pt are kept" if previous else \
+                "no earlier checkpoint exists"
+            raise SaveError(f"could not save step {self.step} in {self.run_dir} ({error.strerror or error}); "
+                            f"{kept}") from None
         keep = self.recipe.log.keep_checkpoints
         if keep > 0:
             for old in sorted((self.run_dir / "checkpoints").glob("step_*.safetensors"))[:-keep]:
