@@ -197,3 +197,17 @@ def test_max_time_flag_parses_units():
     for bad in ("soon", "-5m", "0"):
         with pytest.raises(I2IError, match="--max-time"):
             parse_duration(bad)
+
+def test_extending_a_finished_run_uses_the_new_schedule(paired_data, tmp_path):
+    """A finished run's optimiser holds the last rate of its own schedule (0 at the end of a decay);
+    `--resume --steps N` must continue with the rate the new schedule gives, not that stale one."""
+    recipe = tiny_recipe(paired_data, schedule={"decay_start": 1.0})     # constant LR
+    straight = train(recipe, tmp_path / "straight")
+    short = tiny_recipe(paired_data, steps=3, schedule={"decay_start": 1.0})
+    train(short, tmp_path / "split")
+    extended = Trainer(Pix2Pix(recipe), tmp_path / "split")
+    extended.resume()
+    assert extended.optimizer_g.param_groups[0]["lr"] == recipe.optimizer.lr_g
+    extended.fit()
+    assert straight.step == extended.step == 6
+    assert [r["G/l1"] for r in rows(tmp_path / "straight")] == [r["G/l1"] for r in rows(tmp_path / "split")]

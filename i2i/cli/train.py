@@ -108,6 +108,9 @@ def train(
         if trainer.step >= resolved.steps:
             raise I2IError(f"{out} already finished {trainer.step} steps; pass a larger --steps to train on")
     finished = trainer.fit()
+    trainer.dist.close()
+    if not trainer.dist.is_main:
+        return
     checkpoint = sorted((out / "checkpoints").glob("step_*.safetensors"))[-1]
     typer.echo(f"{'trained' if finished else 'stopped after'} {trainer.step} steps → {checkpoint}")
     if not finished and not trainer.stopped_by_time:  # --max-time is a planned stop: exit 0

@@ -20,7 +20,8 @@ from i2i.errors import I2IError
 class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     """Yields, for steps `start` … `stop − 1`, a list of (dataset index, augmentation seed)."""
 
-    def __init__(self, dataset_size: int, batch_size: int, seed: int, start: int, stop: int) -> None:
+    def __init__(self, dataset_size: int, batch_size: int, seed: int, start: int, stop: int,
+                 share: tuple[int, int] | None = None) -> None:
         if dataset_size < batch_size:
             raise I2IError(f"batch size {batch_size} is larger than the training set ({dataset_size} items); lower "
                            f"--batch-size (super-resolution: or crop each image several times per epoch with "
@@ -28,6 +29,8 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
         self.dataset_size, self.batch_size, self.seed = dataset_size, batch_size, seed
         self.start, self.stop = start, stop
         self.steps_per_epoch = dataset_size // batch_size
+        # Under torchrun: (first, count) of this process's slice of each global batch.
+        self.share = share or (0, batch_size)
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
@@ -44,4 +47,5 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
                 epoch, order = step_epoch, self._order(step_epoch)
                 seeds = np.random.SeedSequence([self.seed, epoch, 1]).generate_state(self.dataset_size)
             indices = order[offset * self.batch_size:(offset + 1) * self.batch_size].tolist()
-            yield [(index, int(seeds[index])) for index in indices]
+            first, count = self.share
+            yield [(index, int(seeds[index])) for index in indices[first:first + count]]

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -33,6 +34,7 @@ from i2i.files import atomic_write
 from i2i.inference_model import InferenceModel
 from i2i.methods.base import Method
 from i2i.train.batches import StepBatchSampler
+from i2i.train.distributed import Distributed
 from i2i.train.ema import EMA
 from i2i.train.image_pool import ImagePool
 from i2i.train.run_files import MetricsLog, write_grid
@@ -104,14 +106,18 @@ class Trainer:
         self.method = method
         self.recipe = recipe = method.recipe
         self.run_dir = Path(run_dir)
-        self.console = console or Console(stderr=True)
         self.device = resolve_device(recipe.device)
+        self.dist = Distributed(self.device)
+        # Only rank 0 prints and writes files under torchrun.
+        self.console = console or Console(stderr=True, quiet=not self.dist.is_main)
         method.validate()
         method.initialise()
 
         torch.manual_seed(recipe.seed)
         random.seed(recipe.seed)
         method.to(self.device)
+        self.dist.broadcast(method)
+        self._seed_rank(0)
         self.optimizer_g = make_optimizer(method.generators.parameters(), recipe.optimizer, recipe.optimizer.lr_g)
         self.optimizer_d = make_optimizer(method.discriminators.parameters(), recipe.optimizer, recipe.optimizer.lr_d)
         schedule = method.lr_schedule() or constant_then_linear(recipe.steps, recipe.schedule.decay_start)
@@ -179,6 +185,13 @@ class Trainer:
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.scheduler_g.load_state_dict(state["scheduler_g"])
         self.scheduler_d.load_state_dict(state["scheduler_d"])
+        # The saved learning rates belong to the saved run's schedule; `--resume --steps N` changes the
+        # schedule (its decay spans the new total), so the rates are recomputed for the step reached.
+        for scheduler in (self.scheduler_g, self.scheduler_d):
+            rates = [base * rule(scheduler.last_epoch) for base, rule in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+            for group, rate in zip(scheduler.optimizer.param_groups, rates):
+                group["lr"] = rate
+            scheduler._last_lr = rates
         if self.ema is not None:
             if "ema" not in state:
                 raise I2IError("the resume state has no EMA weights, but the recipe enables ema_decay")
@@ -192,11 +205,24 @@ class Trainer:
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
 
+    def _seed_rank(self, step: int) -> None:
+        """Under torchrun every process draws its own noise (random styles, pools, dropout), from
+        (seed, step, rank): a resumed run draws the same as an uninterrupted one. A single process
+        keeps the exact RNG states saved in state.pt instead."""
+        if self.dist.enabled:
+            seed = int(np.random.SeedSequence([self.recipe.seed, step, self.dist.rank]).generate_state(1)[0])
+            torch.manual_seed(seed)
+            random.seed(seed)
+
     def resume(self) -> None:
-        for leftover in self.run_dir.rglob("*.i2i-tmp*"):  # half-written files of a killed process
-            leftover.unlink()
+        if self.dist.is_main:
+            for leftover in self.run_dir.rglob("*.i2i-tmp*"):  # half-written files of a killed process
+                leftover.unlink()
+        self.dist.barrier()
         self.load_state_dict(load_state(self.run_dir / "state.pt"))
-        self.metrics.truncate_after(self.step)
+        self._seed_rank(self.step)
+        if self.dist.is_main:
+            self.metrics.truncate_after(self.step)
 
     # -- the loop ---------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
@@ -214,6 +240,7 @@ class Trainer:
         if self._finite(row):
             self.optimizer_g.zero_grad(set_to_none=True)
             generator_total.backward()
+            self.dist.average_gradients(method.generators.parameters())
             self.optimizer_g.step()
             if self.ema is not None:
                 self.ema.update(method.generators)
@@ -227,6 +254,7 @@ class Trainer:
                 if self._finite(row):
                     self.optimizer_d.zero_grad(set_to_none=True)
                     discriminator_total.backward()
+                    self.dist.average_gradients(method.discriminators.parameters())
                     self.optimizer_d.step()
         row["lr_g"] = self.optimizer_g.param_groups[0]["lr"]
         row["lr_d"] = self.optimizer_d.param_groups[0]["lr"]
@@ -243,8 +271,9 @@ class Trainer:
         """True if every loss in `row` is finite; else count the step as skipped, warn, and stop the
         run (I2IError) once more than `max_nonfinite_steps` steps were skipped."""
         bad = [name for name, value in row.items() if not math.isfinite(value)]
-        if not bad:
+        if self.dist.all_finite(not bad):
             return True
+        bad = bad or ["(on another process)"]
         self.skipped_steps += 1
         row["skipped"] = 1.0
         limit = self.recipe.max_nonfinite_steps
@@ -258,7 +287,8 @@ class Trainer:
 
     def _loader(self) -> DataLoader:
         recipe = self.recipe
-        sampler = StepBatchSampler(len(self.dataset), recipe.batch_size, recipe.seed, self.step, recipe.steps)
+        sampler = StepBatchSampler(len(self.dataset), recipe.batch_size, recipe.seed, self.step, recipe.steps,
+                                   share=self.dist.share(recipe.batch_size))
         # Our own generator: creating the loader must not consume the global RNG (dropout draws from it).
         return DataLoader(self.dataset, batch_sampler=sampler, num_workers=recipe.data.num_workers,
                           generator=torch.Generator(), pin_memory=self.device.type == "cuda",
@@ -267,8 +297,10 @@ class Trainer:
     def fit(self) -> bool:
         """Train to `recipe.steps`. Returns False if stopped early by a signal (state saved)."""
         recipe, log = self.recipe, self.recipe.log
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.run_dir / "recipe.json", lambda t: t.write_text(json.dumps(to_dict(recipe), indent=2)))
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.run_dir / "recipe.json", lambda t: t.write_text(json.dumps(to_dict(recipe), indent=2)))
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
@@ -283,26 +315,30 @@ class Trainer:
                 self.step += 1
                 elapsed = time.monotonic() - started
                 speed = (self.step - started_step) / max(elapsed, 1e-9)
-                if self.step % log.log_every == 0 or self.step == recipe.steps:
+                if main and (self.step % log.log_every == 0 or self.step == recipe.steps):
                     self.metrics.append({"step": self.step, "time": round(elapsed, 3), **row})
                     if not self.console.is_terminal:
                         self.console.print(f"step {self.step}/{recipe.steps}  {speed:.2f} it/s  " + _short(row))
                 progress.update(task, completed=self.step, speed=f"{speed:.2f} it/s", losses=_short(row))
-                if self.step % log.sample_every == 0:
+                if main and self.step % log.sample_every == 0:
                     self.write_samples()
-                if self.step % log.checkpoint_every == 0 and self.step < recipe.steps:
+                if main and self.step % log.checkpoint_every == 0 and self.step < recipe.steps:
                     try:
                         self.save()
                     except SaveError as error:  # keep training: space may be freed before the next save
                         self.console.print(f"warning: {error}; training goes on and tries again at the next checkpoint")
                 if self.max_time is not None and elapsed >= self.max_time and self.step < recipe.steps:
                     self.stopped_by_time = True
-                if stop.requested or self.stopped_by_time:
+                # Every process must leave the loop at the same step (the next one would wait forever
+                # in an all-reduce): a stop asked of any one is a stop for all.
+                if not self.dist.all_finite(not (stop.requested or self.stopped_by_time)):
                     finished = self.step >= recipe.steps
                     break
-        if self.step % log.sample_every:
+        if main and self.step % log.sample_every:
             self.write_samples()
-        self.save(finished=self.step >= recipe.steps)
+        if main:
+            self.save(finished=self.step >= recipe.steps)
+        self.dist.barrier()  # the final checkpoint exists before any process reports it
         if not finished:
             reason = f"--max-time {self.max_time:g} s reached: " if self.stopped_by_time else ""
             self.console.print(f"{reason}stopped at step {self.step}/{recipe.steps}; state saved — continue with "
