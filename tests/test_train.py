@@ -211,3 +211,22 @@ def test_extending_a_finished_run_uses_the_new_schedule(paired_data, tmp_path):
     extended.fit()
     assert straight.step == extended.step == 6
     assert [r["G/l1"] for r in rows(tmp_path / "straight")] == [r["G/l1"] for r in rows(tmp_path / "split")]
+
+
+def test_tensorboard_events_beside_metrics(paired_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    train(tiny_recipe(paired_data), run)
+    logged = rows(run)
+    assert all(float(r["grad_norm_g"]) > 0 and float(r["grad_norm_d"]) > 0 for r in logged)
+    events = EventAccumulator(str(run / "events"))
+    events.Reload()
+    tags = events.Tags()
+    assert {"G/l1", "G/total", "D/disc_real", "lr_g", "grad_norm_g", "grad_norm_d"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("G/l1")] == [1, 2, 3, 4, 5, 6]
+    assert [e.value for e in events.Scalars("G/l1")] == pytest.approx([float(r["G/l1"]) for r in logged], rel=1e-5)  # csv: 6 digits
+    assert [e.step for e in events.Images("samples")] == [3, 6]
+    quiet = tmp_path / "quiet"
+    train(tiny_recipe(paired_data, log={"tensorboard": False}), quiet)
+    assert not (quiet / "events").exists()

@@ -52,6 +52,7 @@ class LogConfig:
     checkpoint_every: int = 1000        # steps between checkpoints + resume state
     num_samples: int = 8                # fixed inputs in each sample grid
     keep_checkpoints: int = 3           # newest step checkpoints kept (0 keeps all)
+    tensorboard: bool = True            # also write TensorBoard events (RUN/events/): metrics, grad norms, samples
 
 
 @dataclass

@@ -37,7 +37,7 @@ from i2i.train.batches import StepBatchSampler
 from i2i.train.distributed import Distributed
 from i2i.train.ema import EMA
 from i2i.train.image_pool import ImagePool
-from i2i.train.run_files import MetricsLog, write_grid
+from i2i.train.run_files import MetricsLog, image_grid, write_grid
 from i2i.train.schedule import constant_then_linear
 
 
@@ -137,6 +137,7 @@ class Trainer:
         self.skipped_steps = 0          # steps whose losses were not finite (nothing was updated)
         self.max_time = max_time        # seconds of training after which fit() saves and stops
         self.stopped_by_time = False
+        self.events: Any = None         # TensorBoard SummaryWriter (rank 0, log.tensorboard)
         self.metrics = MetricsLog(self.run_dir / "metrics.csv")
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -241,6 +242,7 @@ class Trainer:
             self.optimizer_g.zero_grad(set_to_none=True)
             generator_total.backward()
             self.dist.average_gradients(method.generators.parameters())
+            row["grad_norm_g"] = _gradient_norm(method.generators)
             self.optimizer_g.step()
             if self.ema is not None:
                 self.ema.update(method.generators)
@@ -255,6 +257,7 @@ class Trainer:
                     self.optimizer_d.zero_grad(set_to_none=True)
                     discriminator_total.backward()
                     self.dist.average_gradients(method.discriminators.parameters())
+                    row["grad_norm_d"] = _gradient_norm(method.discriminators)
                     self.optimizer_d.step()
         row["lr_g"] = self.optimizer_g.param_groups[0]["lr"]
         row["lr_d"] = self.optimizer_d.param_groups[0]["lr"]
@@ -298,6 +301,10 @@ class Trainer:
         """Train to `recipe.steps`. Returns False if stopped early by a signal (state saved)."""
         recipe, log = self.recipe, self.recipe.log
         main = self.dist.is_main
+        if main and log.tensorboard and self.events is None:
+            from torch.utils.tensorboard import SummaryWriter  # imports TensorBoard: only when asked for
+
+            self.events = SummaryWriter(str(self.run_dir / "events"), purge_step=self.step + 1 if self.step else None)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write(self.run_dir / "recipe.json", lambda t: t.write_text(json.dumps(to_dict(recipe), indent=2)))
@@ -317,6 +324,9 @@ class Trainer:
                 speed = (self.step - started_step) / max(elapsed, 1e-9)
                 if main and (self.step % log.log_every == 0 or self.step == recipe.steps):
                     self.metrics.append({"step": self.step, "time": round(elapsed, 3), **row})
+                    if self.events is not None:
+                        for name, value in row.items():
+                            self.events.add_scalar(name, value, self.step)
                     if not self.console.is_terminal:
                         self.console.print(f"step {self.step}/{recipe.steps}  {speed:.2f} it/s  " + _short(row))
                 progress.update(task, completed=self.step, speed=f"{speed:.2f} it/s", losses=_short(row))
@@ -338,6 +348,8 @@ class Trainer:
             self.write_samples()
         if main:
             self.save(finished=self.step >= recipe.steps)
+        if self.events is not None:
+            self.events.close()
         self.dist.barrier()  # the final checkpoint exists before any process reports it
         if not finished:
             reason = f"--max-time {self.max_time:g} s reached: " if self.stopped_by_time else ""
@@ -354,8 +366,10 @@ class Trainer:
     @torch.no_grad()
     def write_samples(self) -> None:
         columns = self.method.sample_columns(self.sample_images, _SampleTranslator(self))
-        write_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png",
-                   [column.permute(0, 2, 3, 1).numpy() for column in columns])
+        columns = [column.permute(0, 2, 3, 1).numpy() for column in columns]
+        write_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png", columns)
+        if self.events is not None:
+            self.events.add_image("samples", image_grid(columns), self.step, dataformats="HWC")
 
     def save(self, finished: bool = False) -> Path:
         """Checkpoint (EMA weights if enabled) + resume state; keeps the newest `keep_checkpoints`."""
@@ -404,6 +418,13 @@ class _SampleTranslator:
 
     def encode(self, direction: str, images: Tensor) -> Tensor:
         return self._model(direction).encode(images.to(self.trainer.device)).cpu()
+
+
+def _gradient_norm(module: torch.nn.Module) -> float:
+    """L2 norm of all gradients of `module` (after averaging over processes): a rising norm is an early
+    sign of a diverging run."""
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
 def _short(row: dict[str, float]) -> str:
