@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from i2i.models.munit import AdaINDecoder, ContentEncoder, StyleEncoder
+from i2i.models.munit import adain_generator_parts
 from i2i.nn import ConvNormAct, PreActResBlock, init_weights
 
 
@@ -58,14 +58,8 @@ class FUNITGenerator(nn.Module):
     def __init__(self, config: FUNITConfig) -> None:
         super().__init__()
         self.config = config
-        sn = config.spectral_norm
-        self.content_encoder = ContentEncoder(config.in_channels, config.dim, config.content_downsample,
-                                              config.content_res_blocks, "instance", config.activation, config.pad_type, sn)
-        self.class_encoder = StyleEncoder(config.in_channels, config.dim, config.class_downsample, config.class_dim,
-                                          config.activation, config.pad_type, sn)
-        self.decoder = AdaINDecoder(self.content_encoder.out_channels, config.out_channels, config.content_res_blocks,
-                                    config.content_downsample, config.class_dim, config.mlp_dim, config.mlp_blocks,
-                                    config.up_norm, config.activation, config.pad_type, sn)
+        self.content_encoder, self.class_encoder, self.decoder = adain_generator_parts(
+            config, config.class_dim, config.class_downsample)
         init_weights(self, config.init, config.init_gain)
 
     @property

@@ -24,6 +24,7 @@ the input average-pooled by 2 between scales; each scale gives a map of logits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -115,6 +116,21 @@ class AdaINDecoder(nn.Module):
         return self.head(self.up(h))
 
 
+def adain_generator_parts(config: MUNITConfig | Any, code_dim: int,
+                          code_downsample: int) -> tuple[ContentEncoder, StyleEncoder, AdaINDecoder]:
+    """Content encoder, code encoder (MUNIT style / FUNIT class) and AdaIN decoder from a MUNIT or
+    FUNIT config: the two papers' generators differ only in sizes and the upsampling norm."""
+    sn = config.spectral_norm
+    content = ContentEncoder(config.in_channels, config.dim, config.content_downsample, config.content_res_blocks,
+                             "instance", config.activation, config.pad_type, sn)
+    code = StyleEncoder(config.in_channels, config.dim, code_downsample, code_dim, config.activation,
+                        config.pad_type, sn)
+    decoder = AdaINDecoder(content.out_channels, config.out_channels, config.content_res_blocks,
+                           config.content_downsample, code_dim, config.mlp_dim, config.mlp_blocks, config.up_norm,
+                           config.activation, config.pad_type, sn)
+    return content, code, decoder
+
+
 @dataclass
 class MUNITConfig:
     in_channels: int = 3
@@ -150,14 +166,8 @@ class MUNITGenerator(nn.Module):
     def __init__(self, config: MUNITConfig) -> None:
         super().__init__()
         self.config = config
-        sn = config.spectral_norm
-        self.content_encoder = ContentEncoder(config.in_channels, config.dim, config.content_downsample,
-                                              config.content_res_blocks, "instance", config.activation, config.pad_type, sn)
-        self.style_encoder = StyleEncoder(config.in_channels, config.dim, config.style_downsample, config.style_dim,
-                                          config.activation, config.pad_type, sn)
-        self.decoder = AdaINDecoder(self.content_encoder.out_channels, config.out_channels, config.content_res_blocks,
-                                    config.content_downsample, config.style_dim, config.mlp_dim, config.mlp_blocks,
-                                    config.up_norm, config.activation, config.pad_type, sn)
+        self.content_encoder, self.style_encoder, self.decoder = adain_generator_parts(
+            config, config.style_dim, config.style_downsample)
         init_weights(self, config.init, config.init_gain)
 
     @classmethod
