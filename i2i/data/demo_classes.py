@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from i2i.data.demo_shapes import SUPERSAMPLE, _save_atomic, random_shape, save_png
+from i2i.data.demo_shapes import SUPERSAMPLE, _save_atomic, random_shape, remove_stale_images, save_png
 
 CLASS_TEXTURES: tuple[str, ...] = ("flat", "stripes", "dots", "checks")
 TEXTURE_SHADE = 0.6          # the texture's marks keep 60% of the fill's brightness
@@ -109,9 +109,7 @@ def _remove_stale(split_dir: Path, keep: dict[str, int]) -> None:
         if not (folder.is_dir() and re.fullmatch(r"class\d+", folder.name)):
             continue
         count = keep.get(folder.name, 0)
-        for p in folder.iterdir():
-            if re.fullmatch(r"\d{5,}\.png", p.name) and int(p.stem) >= count:
-                p.unlink()
+        remove_stale_images(folder, count)
         if count == 0 and not any(folder.iterdir()):
             folder.rmdir()
 

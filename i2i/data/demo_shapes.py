@@ -134,6 +134,14 @@ def _save_atomic(path: Path, data: bytes) -> None:
     atomic_write(path, lambda temporary: temporary.write_bytes(data), suffix=path.suffix, durable=False)
 
 
+def remove_stale_images(folder: Path, count: int) -> None:
+    """Delete the numbered images `NNNNN.png` at or beyond `count` in `folder`: a rerun of a demo with
+    smaller counts must not leave images of the previous run behind (other files are kept)."""
+    for p in folder.iterdir():
+        if re.fullmatch(r"\d{5,}\.png", p.name) and int(p.stem) >= count:
+            p.unlink()
+
+
 def save_png(path: Path, arr: np.ndarray) -> None:
     """Write an RGB uint8 array as PNG, atomically (demo sets are rewritten in place on reruns)."""
     buf = io.BytesIO()
@@ -163,11 +171,8 @@ def make_shapes(out_dir: str | Path, *, seed: int = 0, num_train: int = 400, num
             name = f"{k:05d}.png"
             save_png(out / split / "A" / name, a)
             save_png(out / split / "B" / name, b)
-        # A rerun with smaller counts must not leave stale pairs from the previous run behind.
         for side in ("A", "B"):
-            for p in (out / split / side).iterdir():
-                if re.fullmatch(r"\d{5,}\.png", p.name) and int(p.stem) >= n:
-                    p.unlink()
+            remove_stale_images(out / split / side, n)
     readme = (
         "i2i demo shapes: paired pix2pix data set (A -> B).\n"
         "A: dark outlines of 1-3 random shapes (ellipse, rectangle, triangle, 5-point star) on white.\n"

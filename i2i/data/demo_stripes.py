@@ -15,14 +15,13 @@ error against ground truth can be measured (`i2i eval`).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from i2i.data.demo_shapes import SUPERSAMPLE, _save_atomic, random_shape, save_png
+from i2i.data.demo_shapes import SUPERSAMPLE, _save_atomic, random_shape, remove_stale_images, save_png
 
 DOMAINS: tuple[str, str] = ("plain", "striped")
 SHAPE_COLOURS: tuple[tuple[int, int, int], ...] = (
@@ -108,12 +107,9 @@ def make_stripes(out_dir: str | Path, *, seed: int = 0, num_train: int = 400, nu
         scene = render_scene(np.random.default_rng([seed, SPLITS["test"], k]), size)
         for d, domain in enumerate(DOMAINS):
             save_png(out / domain / "test" / f"{k:05d}.png", scene[d])
-    # A rerun with smaller counts must not leave stale images from the previous run behind.
     for domain in DOMAINS:
         for split, n in counts.items():
-            for p in (out / domain / split).iterdir():
-                if re.fullmatch(r"\d{5,}\.png", p.name) and int(p.stem) >= n:
-                    p.unlink()
+            remove_stale_images(out / domain / split, n)
     readme = (
         "i2i demo stripes: unpaired CycleGAN data set, domains `plain` and `striped`.\n"
         "plain: 1-3 flat-coloured shapes (ellipse, rectangle, triangle, star) on a flat pale background.\n"

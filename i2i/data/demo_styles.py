@@ -17,13 +17,12 @@ for scoring the content against ground truth.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from i2i.data.demo_shapes import SUPERSAMPLE, _edges, _save_atomic, random_shape, save_png
+from i2i.data.demo_shapes import SUPERSAMPLE, _edges, _save_atomic, random_shape, remove_stale_images, save_png
 
 DOMAINS: tuple[str, str] = ("outline", "painted")
 # name → (background, shape fill, outline) RGB. Every pair differs by >= 100 in some channel of both
@@ -79,13 +78,6 @@ def render_scene(rng: np.random.Generator, size: int,
     return outline, _downsample(painted, size)
 
 
-def _remove_stale(folder: Path, count: int) -> None:
-    """A rerun with a smaller count must not leave numbered images of the previous run behind."""
-    for p in folder.iterdir():
-        if re.fullmatch(r"\d{5,}\.png", p.name) and int(p.stem) >= count:
-            p.unlink()
-
-
 def _palettes_csv(names: list[str]) -> bytes:
     return ("file,palette\n" + "".join(f"{k:05d}.png,{name}\n" for k, name in enumerate(names))).encode()
 
@@ -128,7 +120,7 @@ def make_styles(out_dir: str | Path, *, seed: int = 0, num_train: int = 400, num
     _save_atomic(out / "painted" / "test" / "palettes.csv", _palettes_csv(test_palettes))
     for domain in DOMAINS:
         for split, n in counts.items():
-            _remove_stale(out / domain / split, n)
+            remove_stale_images(out / domain / split, n)
     palettes = "\n".join(f"   {name}: background {bg}, fill {fill}, outline {ink}"
                          for name, (bg, fill, ink) in PALETTES.items())
     readme = (
