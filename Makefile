@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-cyclegan demo-sr demo-munit demo-funit test venv clean-demo
+.PHONY: demo demo-cyclegan demo-sr demo-munit demo-funit test venv web-example clean-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# examples/web: onnxruntime-web from the npm registry, as locked (no install scripts run; none are needed).
+WEB := examples/web
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+web-example: $(WEB)/node_modules/.package-lock.json
+
+# The browser test also needs Debian's chromium (/usr/bin/chromium; .ci/run installs it).
+test: $(STAMP) web-example
 	$(BIN)/python -m pytest -q
 
 # The demo: built-in paired `shapes` data → pix2pix on CPU → translate the held-out split →

@@ -26,8 +26,10 @@ POISONED = ("import runpy, sys\n"
             "runpy.run_path(sys.argv[0], run_name='__main__')\n")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model(tmp_path_factory) -> Path:
+    """A 5-level U-Net of 4 base channels (multiple_of 32) exported by `i2i export`, once per session
+    (tests/test_web_example.py uses it too)."""
     folder = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
     net = UNetGenerator(UNetConfig(num_downs=5, ngf=4))
@@ -83,14 +85,20 @@ def test_example_writes_what_i2i_translate_writes(model, inputs, tmp_path):
         assert difference <= 1, (name, difference)                        # ≤ 1/255
 
 
-def test_example_refuses_a_model_without_i2i_metadata(tmp_path):
+def save_plain_onnx(path: Path) -> Path:
+    """An identity graph with the right input/output names but no i2i metadata."""
     import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Identity", ["image"], ["translated"])], "g",
                               [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 4, 4])],
                               [helper.make_tensor_value_info("translated", TensorProto.FLOAT, [1, 3, 4, 4])])
-    onnx.save(helper.make_model(graph), tmp_path / "plain.onnx")
+    onnx.save(helper.make_model(graph), path)
+    return path
+
+
+def test_example_refuses_a_model_without_i2i_metadata(tmp_path):
+    save_plain_onnx(tmp_path / "plain.onnx")
     write_image(tmp_path / "x.png", np.zeros((4, 4, 3)))
     result = run_example(str(tmp_path / "plain.onnx"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o"))
     assert result.returncode != 0 and "no i2i metadata" in result.stderr
