@@ -8,23 +8,33 @@ Read: any Pillow format → float32 RGB in [0, 1] plus an optional alpha plane. 
 - alpha is split off and the colour composited onto white (drawings on transparent backgrounds stay
   white-backed); the caller may write the alpha back;
 - the EXIF orientation is applied, so a photo is translated the way viewers show it.
+Bad files raise ImageReadError naming the file and the reason, each case stated: missing or unreadable,
+empty (0 bytes), not an image, truncated or corrupt data, more than MAX_PIXELS pixels (checked from the
+header, before anything is decoded), unsupported pixel data.
 Write: atomically (temporary file in the same folder, then rename), 8-bit unless asked for 16.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from i2i.files import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 WRITABLE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
-Image.MAX_IMAGE_PIXELS = 1 << 30  # large scans are legitimate input; memory is bounded elsewhere
+# Large scans are legitimate input (tiling bounds the network's memory), but decoding is whole-image:
+# 2^30 pixels (a 32k × 32k scan) already take 12.9 GB as float32 RGB. read_image checks this limit from
+# the header and says so in its own words; Pillow's guard (a warning above the limit, an error above
+# twice it) stays on for other callers, its warning silenced because read_image raises instead.
+MAX_PIXELS = 1 << 30
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageReadError(ValueError):
@@ -40,51 +50,90 @@ class ImageInfo:
 
 
 def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+    """An image by its extension, and not a temporary file of an interrupted atomic write."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and ".i2i-tmp" not in path.name
 
 
-def _png_or_tiff_is_16bit_colour(path: Path, image: Image.Image) -> bool:
+def _opencv_16bit(path: Path, image: Image.Image) -> bool | None:
+    """None when Pillow decodes the file exactly. For a 16-bit PNG/TIFF that Pillow would cut to 8-bit
+    colour (RGB, RGBA, and PNG grey + alpha, which Pillow returns as RGBA): whether it is grey."""
     if image.mode not in ("RGB", "RGBA"):
-        return False
+        return None
     if image.format == "PNG":
         with path.open("rb") as handle:
             header = handle.read(26)
-        return len(header) >= 26 and header[24] == 16  # IHDR bit depth
+        if len(header) >= 26 and header[24] == 16:  # IHDR bit depth, then colour type (0 grey, 4 grey + alpha)
+            return header[25] in (0, 4)
     if image.format == "TIFF":
         bits = image.tag_v2.get(258, (8,))
-        return max(bits if isinstance(bits, tuple) else (bits,)) == 16
-    return False
+        if max(bits if isinstance(bits, tuple) else (bits,)) == 16:
+            return False
+    return None
 
 
 def _read_16bit_colour(path: Path) -> np.ndarray:
     import cv2  # OpenCV decodes 16-bit colour PNG/TIFF exactly; it comes with albumentations
 
     data = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if data is None:
+    if data is None or data.ndim != 3:
         raise ImageReadError(f"{path}: OpenCV could not decode this 16-bit image")
     order = cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB
     return cv2.cvtColor(data, order).astype(np.float32) / 65535.0
+
+
+# EXIF orientation (tag 274) → how to turn the stored pixels (H×W×C) into what viewers show; the same
+# transposes as Pillow's ImageOps.exif_transpose, applied to the array so that the 16-bit path gets them too.
+_ORIENTATIONS = {
+    2: lambda a: a[:, ::-1],                        # mirrored left-right
+    3: lambda a: a[::-1, ::-1],                     # rotated 180°
+    4: lambda a: a[::-1],                           # mirrored top-bottom
+    5: lambda a: a.transpose(1, 0, 2),              # transposed
+    6: lambda a: np.rot90(a, -1),                   # rotated 90° clockwise to view
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],  # transversed
+    8: lambda a: np.rot90(a, 1),                    # rotated 90° anticlockwise to view
+}
+
+
+def _orientation(image: Image.Image) -> int:
+    return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(f"{path}: image too large ({width}×{height}, {width * height / 1e6:.0f} megapixels; "
+                             f"i2i decodes at most {MAX_PIXELS / 1e6:.0f}); downscale or crop it first")
 
 
 def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, ImageInfo]:
     """(rgb HxWx3 float32 in [0, 1], alpha HxW float32 or None, info). Raises ImageReadError."""
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
         with Image.open(path) as image:
+            _check_pixels(path, *image.size)  # from the header alone: nothing is allocated yet
             image.load()
-            if _png_or_tiff_is_16bit_colour(path, image):
+            grey_16bit = _opencv_16bit(path, image)
+            if grey_16bit is not None:
                 data = _read_16bit_colour(path)
-                info = ImageInfo(image.mode + ";16", 16, grayscale=False, has_alpha=data.shape[2] == 4)
+                info = ImageInfo(image.mode + ";16", 16, grayscale=grey_16bit, has_alpha=data.shape[2] == 4)
             else:
-                image = ImageOps.exif_transpose(image)
                 data, info = _to_float(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        if isinstance(error, ImageReadError):
-            raise
-        reason = "not an image Pillow can read" if isinstance(error, UnidentifiedImageError) else str(error)
-        raise ImageReadError(f"{path}: {reason}") from None
-    if data.ndim == 2:
-        data = data[:, :, None]
+            data = data[:, :, None] if data.ndim == 2 else data
+            data = _ORIENTATIONS.get(_orientation(image), np.asarray)(data)
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError:  # Pillow's guard fires in open(), before the size can be read
+        raise ImageReadError(f"{path}: image too large (its header claims over {2 * MAX_PIXELS / 1e6:.0f} "
+                             f"megapixels; i2i decodes at most {MAX_PIXELS / 1e6:.0f}); downscale or crop it first") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not an image (no format Pillow reads recognises it)") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        raise ImageReadError(f"{path}: cannot read ({error.strerror})") from None
+    except (OSError, SyntaxError) as error:  # Pillow's decoders: "image file is truncated", "broken PNG file", …
+        raise ImageReadError(f"{path}: truncated or corrupt image data ({error})") from None
+    except ValueError as error:  # _to_float: pixel data i2i does not read (e.g. 32-bit integers beyond 16 bits)
+        raise ImageReadError(f"{path}: {error}") from None
     alpha = None
     if data.shape[2] in (2, 4):  # LA or RGBA: split off alpha, composite the colour onto white
         alpha = data[:, :, -1]
@@ -93,7 +142,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, ImageIn
         data = np.repeat(data, 3, axis=2)
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ImageReadError(f"{path}: image has zero size")
-    return np.ascontiguousarray(data, dtype=np.float32), alpha, info
+    return np.ascontiguousarray(data, dtype=np.float32), np.ascontiguousarray(alpha) if alpha is not None else None, info
 
 
 def _to_float(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:

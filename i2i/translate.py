@@ -7,6 +7,9 @@
 - Streaming: a thread pool decodes ahead (bounded), the model runs in the main thread, another pool
   encodes and writes (atomically). Memory holds at most a few batches whatever the number of files.
 - Bad files: each is named once, the rest are still written; the caller exits with status 1.
+- Resumable and shardable: `skip_existing` leaves finished outputs alone (a kill leaves no partial
+  file, only temporaries, which the next run removes); under torchrun each rank takes a disjoint
+  slice of the sorted inputs (`Shard`), with no process group.
 - The ONNX backend needs numpy + onnxruntime only: this module imports torch only for the torch backend.
 """
 
@@ -14,11 +17,13 @@ from __future__ import annotations
 
 import glob
 import json
+import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +32,9 @@ from i2i.images import (IMAGE_EXTENSIONS, WRITABLE_EXTENSIONS, ImageInfo, ImageR
                         resize_plane, write_image)
 from i2i.preprocess import Preprocess, from_batch, pad_to_multiple, to_batch
 from i2i.tiling import TileSpec, translate_tiled
+
+if TYPE_CHECKING:
+    import torch
 
 
 # -- inputs and outputs -----------------------------------------------------------------------------
@@ -80,6 +88,88 @@ def _relative_or_name(path: Path, base: Path) -> Path:
         return Path(path.name)
 
 
+# What i2i.files.atomic_write names its temporary file for TARGET: ".TARGET.<8 random chars>.i2i-tmp<ext>".
+_TEMPORARY = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.i2i-tmp.*")
+
+
+def remove_stale_temporaries(targets: Iterable[Path]) -> int:
+    """Delete the temporary files that a killed run left beside these outputs (never a finished file,
+    nor the temporaries of outputs that are not ours, e.g. another rank's); returns how many."""
+    by_folder: dict[Path, set[str]] = {}
+    for target in targets:
+        by_folder.setdefault(target.parent, set()).add(target.name)
+    removed = 0
+    for folder, names in by_folder.items():
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            match = _TEMPORARY.fullmatch(entry.name)
+            if match is not None and match["target"] in names and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def check_output_flags(overwrite: bool, skip_existing: bool) -> None:
+    if overwrite and skip_existing:
+        raise I2IError("--overwrite and --skip-existing exclude each other: replace the existing outputs, "
+                       "or keep them and translate only the missing ones")
+
+
+def prepare_outputs(jobs: list[Job], *, overwrite: bool = False,
+                    skip_existing: bool = False) -> tuple[list[Job], list[Job]]:
+    """(jobs to run, jobs skipped because their output exists). Without either flag an existing output
+    is a usage error, raised before anything is written. Temporaries of a killed run are removed."""
+    check_output_flags(overwrite, skip_existing)
+    remove_stale_temporaries(job.target for job in jobs)
+    missing: list[Job] = []
+    existing: list[Job] = []
+    for job in jobs:
+        (existing if job.target.exists() else missing).append(job)
+    if existing and not overwrite and not skip_existing:
+        raise I2IError(f"{existing[0].target} already exists ({len(existing)} of {len(jobs)} outputs would be "
+                       f"overwritten); pass --overwrite, --skip-existing to resume, or choose another --out")
+    return (missing, existing) if skip_existing else (jobs, [])
+
+
+# -- sharding under torchrun ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of the inputs. Under `torchrun --nproc-per-node N` (which sets RANK,
+    WORLD_SIZE and LOCAL_RANK), rank r takes jobs r, r+N, r+2N, … of the list sorted by output path:
+    every rank computes the same list, so the slices are disjoint and cover it, with no communication."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0   # which GPU of this machine the rank uses
+
+    @classmethod
+    def from_environment(cls) -> Shard:
+        names = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+        values = {name: os.environ.get(name, "") for name in names}
+        if not values["WORLD_SIZE"]:
+            return cls()
+        try:
+            rank, world_size = int(values["RANK"]), int(values["WORLD_SIZE"])
+            local_rank = int(values["LOCAL_RANK"] or 0)
+        except ValueError:
+            raise I2IError(f"RANK, WORLD_SIZE and LOCAL_RANK must be integers (as torchrun sets them), got "
+                           f"{', '.join(f'{n}={v!r}' for n, v in values.items())}") from None
+        if world_size < 1 or not 0 <= rank < world_size or local_rank < 0:
+            raise I2IError(f"RANK={rank} WORLD_SIZE={world_size} LOCAL_RANK={local_rank}: need 0 <= RANK < WORLD_SIZE")
+        return cls(rank, world_size, local_rank)
+
+    def take(self, jobs: list[Job]) -> list[Job]:
+        if self.world_size == 1:
+            return jobs
+        return sorted(jobs, key=lambda job: str(job.target))[self.rank::self.world_size]
+
+    @property
+    def label(self) -> str:
+        """"rank 1 of 4: " under torchrun, else "": the prefix of this process's summary line."""
+        return f"rank {self.rank} of {self.world_size}: " if self.world_size > 1 else ""
+
+
 # -- backends ---------------------------------------------------------------------------------------
 @dataclass
 class Backend:
@@ -123,7 +213,48 @@ def _needs_code(batch: np.ndarray) -> np.ndarray:
     raise I2IError("this model translates with a style or class code: give --style, --num-styles or --class-images")
 
 
-def torch_backend(model: str | Path, to: str | None = None, device: str = "auto") -> Backend:
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _torch_device(device: str, local_rank: int) -> str:
+    """auto → cuda if PyTorch sees a GPU, else cpu; a bare `cuda` is this rank's GPU (LOCAL_RANK)."""
+    import torch
+
+    if device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", device):
+        raise I2IError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device == "cpu":
+        return device
+    if not torch.cuda.is_available():
+        if device == "auto":
+            return "cpu"
+        raise I2IError(f"--device {device} was asked for, but PyTorch sees no CUDA GPU on this machine")
+    device = f"cuda:{local_rank}" if device in ("auto", "cuda") else device
+    if int(device.split(":")[1]) >= torch.cuda.device_count():
+        raise I2IError(f"{device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return device
+
+
+def _autocast_dtype(precision: str, device: str) -> torch.dtype | None:
+    """The torch dtype to autocast to, or None for float32. auto: fp16 on CUDA, fp32 on the CPU."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise I2IError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    on_cuda = device.startswith("cuda")
+    if precision == "auto":
+        precision = "fp16" if on_cuda else "fp32"
+    if precision == "fp16" and not on_cuda:
+        raise I2IError("--precision fp16 needs a CUDA GPU (PyTorch autocasts to bf16 on the CPU); "
+                       "use --precision bf16 or fp32 here")
+    if precision == "bf16" and on_cuda and not torch.cuda.is_bf16_supported():
+        raise I2IError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use fp16")
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def torch_backend(model: str | Path, to: str | None = None, device: str = "auto", precision: str = "fp32",
+                  local_rank: int = 0) -> Backend:
+    """The checkpoint's generator in PyTorch; with fp16/bf16 the forward pass runs under autocast and
+    the output is returned as float32 in [0, 1] all the same."""
     import torch
 
     from i2i.checkpoint import load_checkpoint
@@ -131,53 +262,71 @@ def torch_backend(model: str | Path, to: str | None = None, device: str = "auto"
 
     checkpoint = load_checkpoint(model)
     direction = checkpoint.direction(to)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise I2IError("--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine")
+    device = _torch_device(device, local_rank)
+    dtype = _autocast_dtype(precision, device)
     batchnorm = checkpoint.header.get("inference", {}).get("batchnorm", "per_image")
     network = InferenceModel(checkpoint.generator(direction), checkpoint.preprocess, batchnorm).to(device)
+    autocast = "" if dtype is None else f", {str(dtype).removeprefix('torch.')} autocast"
+    description = f"torch ({device}{autocast}) {checkpoint.path}"
 
-    description = f"torch ({device}) {checkpoint.path}"
+    def call(method: Callable[..., Any], *arrays: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            output = method(*(torch.from_numpy(array).to(device) for array in arrays)).float()
+        if dtype is not None and not bool(torch.isfinite(output).all()):
+            raise I2IError(f"the network overflowed under {str(dtype).removeprefix('torch.')} autocast "
+                           f"(non-finite outputs); use --precision fp32")
+        return output.cpu().numpy()
+
     if checkpoint.header.get("conditioning", {}).get("kind") in ("style", "class"):
-        def run_with_code(batch: np.ndarray, codes: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return network(torch.from_numpy(batch).to(device), torch.from_numpy(codes).to(device)).float().cpu().numpy()
-
-        def encode(images: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return network.encode(torch.from_numpy(images).to(device)).float().cpu().numpy()
-
         return Backend(_needs_code, checkpoint.preprocess, direction, description, checkpoint.header,
-                       run_with_code, encode)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return network(torch.from_numpy(batch).to(device)).float().cpu().numpy()
-
-    return Backend(run, checkpoint.preprocess, direction, description, checkpoint.header)
+                       lambda batch, codes: call(network, batch, codes), lambda images: call(network.encode, images))
+    return Backend(lambda batch: call(network, batch), checkpoint.preprocess, direction, description,
+                   checkpoint.header)
 
 
-def onnx_providers() -> list[str]:
-    """onnxruntime execution providers in order of preference, among those installed."""
+# Execution providers by preference: GPU/NPU ones first (CPU last), CUDA-capable ones for --device cuda.
+ONNX_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "ROCMExecutionProvider",
+                  "CoreMLExecutionProvider", "DmlExecutionProvider", "CPUExecutionProvider")
+_CUDA_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def onnx_providers(device: str = "auto") -> list[str]:
+    """onnxruntime execution providers to ask for, best first, among those installed. `cpu` is the CPU
+    alone; `cuda` needs TensorRT or CUDA (onnxruntime-gpu) and fails loudly without them."""
     import onnxruntime
 
-    preferred = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider",
-                 "DmlExecutionProvider", "CPUExecutionProvider"]
     available = onnxruntime.get_available_providers()
-    return [p for p in preferred if p in available] or available
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        cuda = [p for p in _CUDA_PROVIDERS if p in available]
+        if not cuda:
+            raise I2IError(f"--device {device} with --backend onnx needs onnxruntime-gpu (the CUDA execution "
+                           f"provider); installed: {', '.join(available)}")
+        return cuda + ["CPUExecutionProvider"]
+    return [p for p in ONNX_PROVIDERS if p in available] or available
 
 
-def onnx_backend(model: str | Path, to: str | None = None) -> Backend:
+def _onnx_session(path: Path, device: str, local_rank: int) -> Any:
     import onnxruntime
 
+    gpu = int(device.split(":")[1]) if device.startswith("cuda:") else local_rank
+    providers = [(p, {"device_id": gpu}) if p in _CUDA_PROVIDERS else p for p in onnx_providers(device)]
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=providers)
+    except Exception as error:  # onnxruntime raises its own exception types for bad files
+        raise I2IError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0]})") from None
+    if device.startswith("cuda") and session.get_providers()[0] not in _CUDA_PROVIDERS:
+        # onnxruntime falls back to the CPU with only a warning when CUDA fails to start
+        raise I2IError(f"--device {device}: onnxruntime could not start CUDA for {path} (see its warning above)")
+    return session
+
+
+def onnx_backend(model: str | Path, to: str | None = None, device: str = "auto", local_rank: int = 0) -> Backend:
     path = Path(model)
     if not path.is_file():
         raise I2IError(f"model {path} does not exist")
-    try:
-        session = onnxruntime.InferenceSession(str(path), providers=onnx_providers())
-    except Exception as error:  # onnxruntime raises its own exception types for bad files
-        raise I2IError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0]})") from None
+    session = _onnx_session(path, device, local_rank)
     metadata = session.get_modelmeta().custom_metadata_map
     if "i2i" not in metadata:
         raise I2IError(f"{path}: ONNX file without i2i metadata (export it with `i2i export`)")
@@ -192,7 +341,7 @@ def onnx_backend(model: str | Path, to: str | None = None) -> Backend:
         encoder_path = path.parent / metadata["i2i.code_encoder"]
         if not encoder_path.is_file():
             raise I2IError(f"{path} needs its code encoder {encoder_path} (written beside it by `i2i export`)")
-        encoder = onnxruntime.InferenceSession(str(encoder_path), providers=onnx_providers())
+        encoder = _onnx_session(encoder_path, device, local_rank)
         code_name = session.get_inputs()[1].name
         encoder_input = encoder.get_inputs()[0].name
 
@@ -212,19 +361,24 @@ def onnx_backend(model: str | Path, to: str | None = None) -> Backend:
     return Backend(run, preprocess, direction, description, header)
 
 
-def load_backend(model: str | Path, backend: str = "auto", to: str | None = None, device: str = "auto") -> Backend:
-    """`auto` picks onnxruntime for `.onnx` files and torch for checkpoints/run directories."""
+def load_backend(model: str | Path, backend: str = "auto", to: str | None = None, device: str = "auto",
+                 precision: str = "fp32", local_rank: int = 0) -> Backend:
+    """`auto` picks onnxruntime for `.onnx` files and torch for checkpoints/run directories.
+    `precision` (auto/fp16/bf16 autocast) is for torch; an exported graph runs in float32. The library
+    default is fp32 (eval and benchmarks measure the model as trained); `i2i translate` defaults to auto."""
     is_onnx = str(model).lower().endswith(".onnx")
     if backend == "auto":
         backend = "onnx" if is_onnx else "torch"
     if backend == "onnx":
         if not is_onnx:
             raise I2IError(f"--backend onnx needs an exported .onnx MODEL (make one with `i2i export {model} --out …`)")
-        return onnx_backend(model, to)
+        if precision not in ("auto", "fp32"):
+            raise I2IError(f"--precision {precision} is for --backend torch: an exported ONNX graph runs in float32")
+        return onnx_backend(model, to, device, local_rank)
     if backend == "torch":
         if is_onnx:
             raise I2IError(f"{model} is an ONNX file: use --backend onnx (or auto)")
-        return torch_backend(model, to, device)
+        return torch_backend(model, to, device, precision, local_rank)
     raise I2IError(f"--backend must be auto, torch or onnx, got {backend!r}")
 
 
@@ -281,6 +435,7 @@ def conditioned_variants(backend: Backend, jobs: list[Job], style: str | Path | 
 @dataclass
 class Report:
     written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)        # outputs that existed (skip_existing)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
@@ -301,6 +456,8 @@ def _decode(job: Job) -> _Decoded:
         return _Decoded(job, error=str(error))
     except MemoryError:
         return _Decoded(job, error=f"{job.source}: too large to decode in memory")
+    except Exception as error:  # a Pillow plugin's own exception on a mangled file must not end the whole run
+        return _Decoded(job, error=f"{job.source}: cannot decode ({type(error).__name__}: {error})")
 
 
 def _batches(decoded: Iterator[_Decoded], batch_size: int, report: Report,
@@ -354,21 +511,25 @@ class _TooLarge(Exception):
     pass
 
 
+def lookahead(batch_size: int) -> int:
+    """How many images are decoded ahead of the model, and how many outputs may wait to be written:
+    at most lookahead + 2·batch_size decoded images are alive at once, whatever the number of files."""
+    return max(2 * batch_size, 4)
+
+
 def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, overwrite: bool = False,
-                    workers: int = 2, tile: TileSpec | None = None,
+                    skip_existing: bool = False, workers: int = 2, tile: TileSpec | None = None,
                     on_progress: Callable[[int], None] | None = None) -> Report:
     """Run `backend` over `jobs`, writing each output atomically. Never raises for a bad input file.
 
-    With `tile`, images larger than one tile window are translated tile by tile (`i2i.tiling`);
-    smaller ones whole, as without it."""
-    if not overwrite:
-        existing = [job.target for job in jobs if job.target.exists()]
-        if existing:
-            raise I2IError(f"{existing[0]} already exists ({len(existing)} of {len(jobs)} outputs would be "
-                           f"overwritten); pass --overwrite or choose another --out")
-    report = Report()
+    An existing output is an I2IError unless `overwrite` (replace it) or `skip_existing` (leave it,
+    listed in `Report.skipped`). With `tile`, images larger than one tile window are translated tile
+    by tile (`i2i.tiling`); smaller ones whole, as without it. `on_progress(n)` is called as n more
+    images are written or failed."""
+    jobs, skipped = prepare_outputs(jobs, overwrite=overwrite, skip_existing=skip_existing)
+    report = Report(skipped=[job.target for job in skipped])
     multiple, min_size, scale = backend.preprocess.multiple_of, backend.preprocess.min_size, backend.preprocess.scale
-    lookahead = max(2 * batch_size, 4)
+    ahead = lookahead(batch_size)
     window = tile.window(multiple, min_size) if tile is not None else 0
 
     def tiled(item: _Decoded) -> bool:
@@ -382,7 +543,7 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
             queue: list[Future] = []
             for job in jobs:
                 queue.append(decoder.submit(_decode, job))
-                if len(queue) >= lookahead:
+                if len(queue) >= ahead:
                     yield queue.pop(0).result()
             for future in queue:
                 yield future.result()
@@ -409,7 +570,7 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
                 options = _output_options(item, scale, height, width)
                 writes.append((item.job, encoder.submit(write_image, item.job.target, output, **options)))
             # Bound memory: wait for writes older than a few batches before decoding further.
-            while len(writes) > lookahead:
+            while len(writes) > ahead:
                 _finish_write(*writes.pop(0), report, on_progress)
         for job, future in writes:
             _finish_write(job, future, report, on_progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -20,7 +21,15 @@ def translate(
     backend: str = typer.Option("auto", help="torch, onnx, or auto (onnx for .onnx files)."),
     batch_size: int = typer.Option(4, min=1, help="Images per forward pass (images of equal size are batched)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda (torch backend)."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Keep existing outputs and translate only the "
+                                       "missing ones: resumes an interrupted run (outputs are written atomically, "
+                                       "so an existing one is complete)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (under torchrun, cuda is the rank's "
+                                            "LOCAL_RANK GPU). With --backend onnx: cpu, or cuda for the CUDA/"
+                                            "TensorRT execution provider; auto takes the best one installed."),
+    precision: str = typer.Option("auto", help="torch backend: fp32, fp16 or bf16 (autocast); auto is fp16 on "
+                                               "CUDA and fp32 on the CPU, where fp16 is refused. Outputs are "
+                                               "float32 either way."),
     workers: int = typer.Option(2, min=1, help="Threads decoding and encoding images."),
     tile: int | None = typer.Option(None, min=8, help="Translate images larger than this (input pixels) in "
                                                       "tiles: bounded memory for any size."),
@@ -35,48 +44,58 @@ def translate(
     class_images: Path | None = typer.Option(None, help="FUNIT: folder of K images of the target class (K = "
                                                         "the files in it; their class codes are averaged)."),
 ) -> None:
-    """Translate images. Exit status 0: all written; 1: some inputs failed (each named); 2: usage error."""
+    """Translate images. Exit status 0: all written (or skipped); 1: some inputs failed (each named); 2: usage error.
+
+    Under `torchrun --nproc-per-node N -m i2i translate …` each rank translates a disjoint slice of the
+    inputs (RANK, WORLD_SIZE) and prints its own summary line."""
     from i2i.errors import I2IError
     from i2i.tiling import TileSpec
-    from i2i.translate import collect_jobs, conditioned_variants, load_backend, translate_files, uses_image_statistics
+    from i2i.translate import (Shard, check_output_flags, collect_jobs, conditioned_variants, load_backend,
+                               prepare_outputs, translate_files, uses_image_statistics)
 
+    check_output_flags(overwrite, skip_existing)
     try:
         spec = TileSpec(tile, tile_pad, tile_feather) if tile is not None else None
     except ValueError as error:
         raise I2IError(f"--tile: {error}") from None
-    jobs = collect_jobs(inputs, out)
-    runner = load_backend(model, backend, to, device)
-    variants = conditioned_variants(runner, jobs, style, num_styles, seed, class_images)
-    if not overwrite:  # all variants checked before the first file is written
-        existing = [job.target for _, variant_jobs in variants for job in variant_jobs if job.target.exists()]
-        if existing:
-            raise I2IError(f"{existing[0]} already exists ({len(existing)} outputs would be overwritten); "
-                           f"pass --overwrite or choose another --out")
-    total = sum(len(variant_jobs) for _, variant_jobs in variants)
+    shard = Shard.from_environment()
+    jobs = shard.take(collect_jobs(inputs, out))
+    runner = load_backend(model, backend, to, device, precision, shard.local_rank)
+    # Every variant's outputs are checked (and, with --skip-existing, filtered) before the first is written.
+    plans = [(variant, *prepare_outputs(variant_jobs, overwrite=overwrite, skip_existing=skip_existing))
+             for variant, variant_jobs in conditioned_variants(runner, jobs, style, num_styles, seed, class_images)]
+    total = sum(len(todo) for _, todo, _ in plans)
+    skipped = sum(len(done) for _, _, done in plans)
     if spec is not None and uses_image_statistics(runner):
         typer.echo("warning: this model normalises with per-image statistics (InstanceNorm), so tiles are "
                    "normalised separately: tiled outputs differ slightly from whole-image ones "
                    "(the cross-fade hides the seams)", err=True)
     console = Console(stderr=True)
-    progress = Progress(TextColumn(f"[bold]{runner.direction}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=console, disable=not console.is_terminal)
+    progress = Progress(TextColumn(f"[bold]{shard.label}{runner.direction}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                        TimeRemainingColumn(), console=console,
+                        disable=not console.is_terminal or shard.rank != 0)  # one bar per terminal
+    started = time.perf_counter()
     with progress:
         task = progress.add_task("translate", total=total, speed="")
 
         def advance(count: int) -> None:
             progress.advance(task, count)
             elapsed = progress.tasks[0].elapsed or 1e-9
-            progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} img/s")
+            progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} images/s")
 
         written, failed = 0, []
-        for variant, variant_jobs in variants:
-            report = translate_files(variant, variant_jobs, batch_size=batch_size, overwrite=True, workers=workers,
+        for variant, todo, _ in plans:
+            # Already checked above: pass overwrite so the library does not check again.
+            report = translate_files(variant, todo, batch_size=batch_size, overwrite=True, workers=workers,
                                      tile=spec, on_progress=advance)
             written += len(report.written)
             failed += [reason for _, reason in report.failed if reason not in failed]
+    seconds = time.perf_counter() - started
     for reason in failed:
         typer.echo(f"error: {reason}", err=True)
-    typer.echo(f"translated {written} of {total} images with {runner.description} → {out}")
+    typer.echo(f"{shard.label}translated {written} of {total + skipped} images ({skipped} skipped as existing, "
+               f"{len(failed)} failed) in {seconds:.1f} s, {written / max(seconds, 1e-9):.1f} images/s, "
+               f"with {runner.description} → {out}")
     if failed:
         raise typer.Exit(1)
