@@ -144,7 +144,7 @@ async function translate(blob) {
   }
   const outputCanvas = $("output");
   Object.assign(outputCanvas, { width: outW, height: outH });
-  outputCanvas.getContext("2d").putImageData(pixels, 0, 0);
+  outputCanvas.getContext("2d", { willReadFrequently: true }).putImageData(pixels, 0, 0);
   showScaled(outputCanvas);
   const link = $("download");
   outputCanvas.toBlob((png) => {
