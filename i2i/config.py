@@ -18,6 +18,9 @@ from i2i.errors import I2IError
 
 T = TypeVar("T")
 
+# Keys that moved: the old spelling gets a message naming the new one.
+RENAMED = {"gan_objective": "gan.objective"}
+
 
 def to_dict(recipe: Any) -> dict[str, Any]:
     return dataclasses.asdict(recipe)
@@ -107,6 +110,8 @@ def override(recipe: T, values: dict[str, Any], prefix: str = "") -> T:
     changes: dict[str, Any] = {}
     for name, value in values.items():
         key = f"{prefix}{name}"
+        if name not in hints and name in RENAMED:
+            raise I2IError(f"recipe key {key!r} is now {prefix}{RENAMED[name]} (e.g. --set {prefix}{RENAMED[name]}=lsgan)")
         if name not in hints:
             known = ", ".join(f.name for f in dataclasses.fields(recipe))
             raise I2IError(f"unknown recipe key {key!r}; known keys here: {known}")

@@ -32,10 +32,6 @@ from torch import Tensor
 GAN_OBJECTIVES = ("vanilla", "minimax", "lsgan", "hinge", "wgan", "ragan", "ralsgan")
 RELATIVISTIC_OBJECTIVES = ("ragan", "ralsgan")
 SMOOTHABLE_OBJECTIVES = ("vanilla", "minimax", "lsgan", "ragan", "ralsgan")
-# What every method's losses accept today: the relativistic objectives need the real scores in the
-# generator loss and `wgan` a Lipschitz constraint (gradient penalty or clipping), which the methods
-# and the trainer do not wire yet.
-PLAIN_OBJECTIVES = ("vanilla", "minimax", "lsgan", "hinge")
 
 
 def _check(objective: str) -> None:

@@ -7,7 +7,7 @@ from i2i.methods import Pix2Pix, Pix2PixRecipe
 
 def test_defaults_are_the_paper_settings():
     recipe = Pix2PixRecipe()
-    assert recipe.loss_weights["l1"] == 100.0 and recipe.gan_objective == "vanilla"
+    assert recipe.loss_weights["l1"] == 100.0 and recipe.gan.objective == "vanilla"
     assert (recipe.optimizer.lr_g, recipe.optimizer.beta1, recipe.optimizer.beta2) == (2e-4, 0.5, 0.999)
     assert recipe.batch_size == 1 and recipe.discriminator.n_layers == 3
     assert recipe.generator.dropout == 0.5 and recipe.generator.init_gain == 0.02

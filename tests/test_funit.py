@@ -93,9 +93,10 @@ def tiny(root: Path, **changes: object) -> FUNITRecipe:
 def test_paper_defaults_and_classes_from_the_data(data):
     recipe = FUNITRecipe()
     weights = recipe.loss_weights
-    assert (weights["image_recon"], weights["feature_matching_class"], weights["r1_penalty"]) == (0.1, 1.0, 10.0)
+    assert (weights["image_recon"], weights["feature_matching_class"], recipe.gan.r1) == (0.1, 1.0, 10.0)
+    assert recipe.gan.r1_interval == 1 and "r1_penalty" not in weights
     assert weights["adversarial_translation"] == weights["adversarial_reconstruction"] == 0.5
-    assert recipe.gan_objective == "hinge" and recipe.ema_decay == 0.999 and recipe.optimizer.name == "rmsprop"
+    assert recipe.gan.objective == "hinge" and recipe.ema_decay == 0.999 and recipe.optimizer.name == "rmsprop"
     assert recipe.generator.class_dim == 64 and recipe.image_size == 128
     method = FUNIT(tiny(data))
     assert method.classes == ["class00", "class01", "class02"]
@@ -128,13 +129,14 @@ def test_losses_are_the_papers_terms_and_reach_every_parameter(data):
         _, real_features = disc(batch["class_image"], batch["class_label"])
         fm = (features.mean((2, 3)) - real_features.mean((2, 3))).abs().mean()
         assert losses["feature_matching_class"].item() == pytest.approx(fm.item(), rel=1e-5)
-    weighted_total(losses, method.recipe.loss_weights).backward()
+    weighted_total(losses, method.weights_for(losses)).backward()
     for name, parameter in method.generators.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     method.zero_grad()
     d_losses = method.discriminator_losses(batch, {"translation": fakes["translation"].detach()})
-    assert set(d_losses) == {"disc_real", "disc_fake", "r1_penalty"} and d_losses["r1_penalty"] > 0
-    weighted_total(d_losses, method.recipe.loss_weights).backward()
+    assert set(d_losses) == {"disc_real", "disc_fake", "disc_r1"} and d_losses["disc_r1"] > 0
+    assert method.weights_for(d_losses)["disc_r1"] == 10.0
+    weighted_total(d_losses, method.weights_for(d_losses)).backward()
     for name, parameter in method.discriminators.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 

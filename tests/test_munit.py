@@ -98,7 +98,7 @@ def test_paper_defaults():
     assert weights["adversarial_a"] == 1 and weights["cycle_a"] == 0 and weights["perceptual_a"] == 0
     opt = recipe.optimizer
     assert (opt.name, opt.lr_g, opt.lr_d, opt.beta1, opt.beta2, opt.weight_decay) == ("adam", 1e-4, 1e-4, 0.5, 0.999, 1e-4)
-    assert recipe.gan_objective == "lsgan" and recipe.batch_size == 1 and recipe.generator.style_dim == 8
+    assert recipe.gan.objective == "lsgan" and recipe.batch_size == 1 and recipe.generator.style_dim == 8
     schedule = MUNIT(override(recipe, {"data": {"root": "x"}})).lr_schedule()
     assert [schedule(s) for s in (0, 99_999, 100_000, 250_000)] == [1.0, 1.0, 0.5, 0.25]
 
@@ -124,12 +124,12 @@ def test_losses_are_the_papers_terms_and_reach_every_parameter(data):
         assert losses["image_recon_a"].item() == pytest.approx(recon.item(), rel=1e-5)
         lsgan = sum(((o - 1) ** 2).mean() for o in disc_a(x_ba))  # summed over the scales
         assert losses["adversarial_a"].item() == pytest.approx(lsgan.item(), rel=1e-5)
-    weighted_total(losses, method.recipe.loss_weights).backward()
+    weighted_total(losses, method.weights_for(losses)).backward()
     for name, parameter in method.generators.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     d_losses = method.discriminator_losses(batch, {k: v.detach() for k, v in fakes.items()})
     assert set(d_losses) == {"disc_a_real", "disc_a_fake", "disc_b_real", "disc_b_fake"}
-    weighted_total(d_losses, method.recipe.loss_weights).backward()
+    weighted_total(d_losses, method.weights_for(d_losses)).backward()
     for name, parameter in method.discriminators.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
@@ -269,7 +269,7 @@ def test_improved_recipe_spectral_norm_trains_and_exports(data, tmp_path):
                                                      "discriminator": {"dim": 4}})
     method = MUNIT(recipe)
     assert hasattr(method.generators["gen_a"].content_encoder.stem.conv, "parametrizations")
-    assert recipe.gan_objective == "hinge" and recipe.optimizer.lr_d == 4 * recipe.optimizer.lr_g
+    assert recipe.gan.objective == "hinge" and recipe.optimizer.lr_d == 4 * recipe.optimizer.lr_g
     Trainer(method, tmp_path / "run").fit()
     report = export_onnx(tmp_path / "run", tmp_path / "m.onnx")
     assert all(diff <= 1e-4 for _, diff in report.parity)

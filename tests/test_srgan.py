@@ -20,7 +20,7 @@ from i2i.config import override
 from i2i.data.superres import SuperResImages, bicubic_upscale, find_hr_files, held_out_sr_pairs, make_lr
 from i2i.errors import I2IError
 from i2i.methods import SRGAN, SRGANRecipe
-from i2i.methods.srgan import relativistic_discriminator_loss, relativistic_generator_loss
+from i2i.losses import discriminator_loss, generator_loss
 from i2i.preprocess import Preprocess
 from i2i.tiling import TileSpec, translate_tiled
 from i2i.train.trainer import Trainer
@@ -116,14 +116,14 @@ def test_dataset_crops_skips_small_images_and_is_seeded(hr_data: Path) -> None:
 # -- the method -------------------------------------------------------------------------------------
 def test_relativistic_losses_on_known_logits() -> None:
     real, fake = torch.tensor([3.0, 2.0]), torch.tensor([-2.0, -3.0])
-    d_real, d_fake = relativistic_discriminator_loss(real, fake)
+    d_real, d_fake = discriminator_loss(real, fake, "ragan")   # ESRGAN's RaGAN
     # real − E[fake] = (5.5, 4.5), target 1: mean softplus(−x); fake − E[real] = (−4.5, −5.5), target 0.
     softplus = torch.nn.functional.softplus
     assert d_real.item() == pytest.approx(softplus(-torch.tensor([5.5, 4.5])).mean().item(), rel=1e-5)
     assert d_fake.item() == pytest.approx(softplus(torch.tensor([-4.5, -5.5])).mean().item(), rel=1e-5)
     # Good for D means bad for G: the generator's loss is large when D separates well.
-    assert relativistic_generator_loss(real, fake).item() > 4.0
-    assert relativistic_generator_loss(fake, real).item() < 0.01
+    assert generator_loss(fake, "ragan", real=real).item() > 4.0
+    assert generator_loss(real, "ragan", real=fake).item() < 0.01
 
 
 def test_lr_schedule_constant_then_tenfold_drop_in_stage_two(hr_data: Path, vgg_file: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from i2i.adversarial import Adversary, GanConfig
 from i2i.preprocess import Preprocess
 
 
@@ -53,6 +54,11 @@ class LogConfig:
     num_samples: int = 8                # fixed inputs in each sample grid
     keep_checkpoints: int = 3           # newest step checkpoints kept (0 keeps all)
     tensorboard: bool = True            # also write TensorBoard events (RUN/events/): metrics, grad norms, samples
+    eval_every: int = 0                 # steps between held-out evaluations (0 = off): eval.csv and the best
+                                        # checkpoint so far in checkpoints/best.safetensors
+    eval_limit: int = 50                # held-out pairs scored each time (the test split, else val)
+    eval_metric: str = "psnr"           # what "best" means: psnr or ssim (higher is better), l1 (lower);
+                                        # super-resolution: on Y with the border cropped, as `i2i eval`
 
 
 @dataclass
@@ -75,8 +81,17 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    gan: GanConfig = field(default_factory=GanConfig)  # objective, D regularisers, augmentation (i2i.adversarial)
     loss_weights: dict[str, float] = field(default_factory=dict)
     ema_decay: float = 0.0              # EMA of generator weights for checkpoints (0 disables)
+    precision: str = "fp32"             # fp32 | bf16 | fp16: autocast for the forward passes (fp16: CUDA only,
+                                        # with gradient scaling; bf16 also on CPU); weights stay float32
+    channels_last: bool = False         # NHWC memory layout for networks and batches (faster convolutions on GPUs)
+    compile: bool = False               # torch.compile every generator and discriminator (in place)
+    compile_backend: str = "inductor"   # torch.compile's backend (aot_eager: graph capture without code generation)
+    grad_accumulation: int = 1          # split each batch into N micro-batches, one forward/backward each, then
+                                        # one optimiser step: batch_size images per step at 1/N of the memory
+    sync_batchnorm: bool = False        # under torchrun: BatchNorm statistics over the global batch, not each slice
     max_nonfinite_steps: int = 10       # steps with a NaN/inf loss are skipped (no update); more than this many
                                         # in one run stop it with the last good state saved
     log: LogConfig = field(default_factory=LogConfig)
@@ -103,6 +118,9 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         self.recipe = recipe
         # Network initialisation is part of the recipe: the same seed builds the same weights.
         torch.manual_seed(recipe.seed)
+        # The objective, what D sees and its regularisers, shared by every method (recipe.gan).
+        self.adversary = Adversary(recipe.gan, recipe.steps, recipe.batch_size)
+        self._step = 0
 
     @abc.abstractmethod
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -129,7 +147,27 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         """Columns of the sample grid, left to right, from a batch of fixed inputs in [0, 1].
         `translate(direction, images)` runs the deployed generator (as `i2i translate` would)."""
 
-    step: int = 0  # the 0-based step being trained, set by the trainer (for methods with stages)
+    @property
+    def step(self) -> int:
+        """The 0-based step being trained, set by the trainer (stages, lazy regularisers, annealing)."""
+        return self._step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self._step = value
+        self.adversary.step = value
+
+    def weights_for(self, losses: dict[str, Tensor]) -> dict[str, float]:
+        """The weight of each named loss: a regulariser's from `recipe.gan` (R1 γ·interval, WGAN-GP λ),
+        every other term's from `recipe.loss_weights` (left out when missing: the trainer's error)."""
+        weights = {}
+        for name in losses:
+            weight = self.adversary.regulariser_weight(name)
+            if weight is None:
+                weight = self.recipe.loss_weights.get(name)
+            if weight is not None:
+                weights[name] = weight
+        return weights
 
     def initialise(self) -> None:
         """Load starting weights a recipe names (e.g. a pre-trained stage), before the first step.

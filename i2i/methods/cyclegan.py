@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2i.adversarial import GanConfig
 from i2i.data.unpaired import domain_names
 from i2i.errors import I2IError
-from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, Recipe
 from i2i.models import PatchGAN, PatchGANConfig, ResNetConfig, ResNetGenerator, check_input_size
 from i2i.nn import NORMS
@@ -40,7 +40,7 @@ class CycleGANRecipe(Recipe):
     steps: int = 266_800                # horse2zebra: 200 epochs × 1,334 iterations (max of the domains) at batch 1
     generator: ResNetConfig = field(default_factory=ResNetConfig)  # resnet_9blocks; 6 blocks for 128 px data
     discriminator: PatchGANConfig = field(default_factory=lambda: PatchGANConfig(in_channels=3, norm="instance"))
-    gan_objective: str = "lsgan"        # least squares (§4: "more stable ... higher quality")
+    gan: GanConfig = field(default_factory=lambda: GanConfig(objective="lsgan"))  # §4: "more stable ... higher quality"
     pool_size: int = 50                 # fakes remembered per discriminator (0 = always the newest)
     loss_weights: dict[str, float] = field(default_factory=lambda: {
         "adversarial_a2b": 1.0,         # gen_a2b fooling disc_b
@@ -75,8 +75,6 @@ class CycleGAN(Method):
 
     def validate(self) -> None:
         recipe = self.recipe
-        if recipe.gan_objective not in PLAIN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         for name, norm in (("generator.norm", recipe.generator.norm), ("discriminator.norm", recipe.discriminator.norm)):
             if norm not in NORMS:
                 raise I2IError(f"{name} must be one of {', '.join(NORMS)}, got {norm!r}")
@@ -97,13 +95,12 @@ class CycleGAN(Method):
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         gen_a2b, gen_b2a = self.generators["gen_a2b"], self.generators["gen_b2a"]
         disc_a, disc_b = self.discriminators["disc_a"], self.discriminators["disc_b"]
-        objective = self.recipe.gan_objective
         real_a, real_b = batch["A"], batch["B"]
         fake_b = gen_a2b(real_a)
         fake_a = gen_b2a(real_b)
         losses = {
-            "adversarial_a2b": generator_loss(disc_b(fake_b), objective),
-            "adversarial_b2a": generator_loss(disc_a(fake_a), objective),
+            "adversarial_a2b": self.adversary.generator_term(disc_b, fake_b, real_b),
+            "adversarial_b2a": self.adversary.generator_term(disc_a, fake_a, real_a),
             "cycle_a": F.l1_loss(gen_b2a(fake_b), real_a),
             "cycle_b": F.l1_loss(gen_a2b(fake_a), real_b),
         }
@@ -115,11 +112,9 @@ class CycleGAN(Method):
         return losses, {"fake_a": fake_a, "fake_b": fake_b}
 
     def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
-        objective = self.recipe.gan_objective
         disc_a, disc_b = self.discriminators["disc_a"], self.discriminators["disc_b"]
-        a_real, a_fake = discriminator_loss(disc_a(batch["A"]), disc_a(fakes["fake_a"]), objective)
-        b_real, b_fake = discriminator_loss(disc_b(batch["B"]), disc_b(fakes["fake_b"]), objective)
-        return {"disc_a_real": a_real, "disc_a_fake": a_fake, "disc_b_real": b_real, "disc_b_fake": b_fake}
+        return {**self.adversary.discriminator_terms("disc_a", disc_a, batch["A"], fakes["fake_a"]),
+                **self.adversary.discriminator_terms("disc_b", disc_b, batch["B"], fakes["fake_b"])}
 
     def pooled_fakes(self) -> dict[str, int]:
         return {"fake_a": self.recipe.pool_size, "fake_b": self.recipe.pool_size}

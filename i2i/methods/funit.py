@@ -25,13 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2i.adversarial import GanConfig
 from i2i.errors import I2IError
-from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, OptimizerConfig, Recipe, ScheduleConfig
 from i2i.models import FUNITConfig, FUNITGenerator, MultiTaskDiscriminator, MultiTaskDiscriminatorConfig
 from i2i.models.funit import min_discriminator_size
 from i2i.preprocess import Preprocess
-from i2i.regularisers import r1_penalty
 
 DIRECTION = "content->class"
 
@@ -45,7 +44,8 @@ class FUNITRecipe(Recipe):
     generator: FUNITConfig = field(default_factory=FUNITConfig)
     discriminator: MultiTaskDiscriminatorConfig = field(
         default_factory=lambda: MultiTaskDiscriminatorConfig(num_classes=0))  # 0: one output per class found in the data
-    gan_objective: str = "hinge"
+    # Hinge loss and R1 = 10 on the real images, every step (the official r_w / gan_w settings).
+    gan: GanConfig = field(default_factory=lambda: GanConfig(objective="hinge", r1=10.0))
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
         name="rmsprop", lr_g=1e-4, lr_d=1e-4, weight_decay=1e-4))
     schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(decay_start=1.0))  # constant LR
@@ -57,8 +57,7 @@ class FUNITRecipe(Recipe):
         "feature_matching_class": 1.0,      # λ_F (fm_w)
         "feature_matching_content": 1.0,
         "disc_real": 1.0,
-        "disc_fake": 1.0,
-        "r1_penalty": 10.0,                 # zero-centred gradient penalty on real images
+        "disc_fake": 1.0,                   # (R1's weight is gan.r1)
     })
 
 
@@ -93,8 +92,6 @@ class FUNIT(Method):
 
     def validate(self) -> None:
         recipe = self.recipe
-        if recipe.gan_objective not in PLAIN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         multiple, smallest = recipe.generator.multiple_of, recipe.generator.min_size
         if recipe.image_size % multiple or recipe.image_size < smallest:
             raise I2IError(f"image_size {recipe.image_size} must be a multiple of {multiple} and at least {smallest} "
@@ -106,7 +103,7 @@ class FUNIT(Method):
 
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         generator, disc = self.generators["generator"], self.discriminators["discriminator"]
-        objective = self.recipe.gan_objective
+        adversary = self.adversary
         x_a, label_a = batch["content"], batch["content_label"]
         x_b, label_b = batch["class_image"], batch["class_label"]
         content = generator.content_encoder(x_a)
@@ -114,14 +111,15 @@ class FUNIT(Method):
         code_b = generator.class_encoder(x_b)
         x_t = generator.decoder(content, code_b)      # x_a's content in x_b's class
         x_r = generator.decoder(content, code_a)      # x_a rebuilt from its own class code
-        score_t, features_t = disc(x_t, label_b)
-        score_r, features_r = disc(x_r, label_a)
+        # One D pass per fake gives both its score and the features that feature matching compares.
+        score_t, features_t = disc(adversary.view(x_t), label_b)
+        score_r, features_r = disc(adversary.view(x_r), label_a)
         with torch.no_grad():  # real features are targets only
-            _, features_b = disc(x_b, label_b)
-            _, features_a = disc(x_a, label_a)
+            real_b, features_b = disc(adversary.view(x_b), label_b)
+            real_a, features_a = disc(adversary.view(x_a), label_a)
         losses = {
-            "adversarial_translation": generator_loss(score_t, objective),
-            "adversarial_reconstruction": generator_loss(score_r, objective),
+            "adversarial_translation": adversary.generator_loss(score_t, real_b),
+            "adversarial_reconstruction": adversary.generator_loss(score_r, real_a),
             "image_recon": F.l1_loss(x_r, x_a),
             "feature_matching_class": F.l1_loss(features_t.mean((2, 3)), features_b.mean((2, 3))),
             "feature_matching_content": F.l1_loss(features_r.mean((2, 3)), features_a.mean((2, 3))),
@@ -129,13 +127,10 @@ class FUNIT(Method):
         return losses, {"translation": x_t}
 
     def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
-        disc = self.discriminators["discriminator"]
-        label_b = batch["class_label"]
-        real = batch["class_image"].detach().requires_grad_(True)
-        score_real, _ = disc(real, label_b)
-        score_fake, _ = disc(fakes["translation"], label_b)
-        real_loss, fake_loss = discriminator_loss(score_real, score_fake, self.recipe.gan_objective)
-        return {"disc_real": real_loss, "disc_fake": fake_loss, "r1_penalty": r1_penalty(score_real, real)}
+        disc, label_b = self.discriminators["discriminator"], batch["class_label"]
+        # D's output for the image's own class: real x_b and the translation into its class.
+        return self.adversary.discriminator_terms("disc", lambda images: disc(images, label_b)[0],
+                                                  batch["class_image"], fakes["translation"])
 
     def exported_generators(self, generators: nn.ModuleDict | None = None) -> dict[str, nn.Module]:
         generators = self.generators if generators is None else generators

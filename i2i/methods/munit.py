@@ -15,7 +15,7 @@ discriminator (gen_a, gen_b, disc_a, disc_b). Each step (§3.2; the official tra
 All reconstruction terms are L1. Adam 1e-4, β = (0.5, 0.999), weight decay 1e-4, LR halved every
 100k steps, batch 1, 1M steps, Kaiming init for G and N(0, 0.02) for D (`recipes/munit-*.toml`).
 imaginaire's "improved MUNIT" (spectral norm, hinge loss, TTUR, generator EMA) is a recipe switch
-away: `discriminator.spectral_norm`, `gan_objective = "hinge"`, `optimizer.lr_d`, `ema_decay`.
+away: `discriminator.spectral_norm`, `gan.objective = "hinge"`, `optimizer.lr_d`, `ema_decay`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2i.adversarial import GanConfig
 from i2i.data.unpaired import domain_names
 from i2i.errors import I2IError
-from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, OptimizerConfig, Recipe
 from i2i.models import MUNITConfig, MUNITGenerator, MultiScaleDiscriminator, MultiScaleDiscriminatorConfig
 from i2i.models.munit import min_discriminator_size, random_styles
@@ -46,7 +46,7 @@ class MUNITRecipe(Recipe):
     image_size: int = 256
     generator: MUNITConfig = field(default_factory=MUNITConfig)
     discriminator: MultiScaleDiscriminatorConfig = field(default_factory=MultiScaleDiscriminatorConfig)
-    gan_objective: str = "lsgan"
+    gan: GanConfig = field(default_factory=lambda: GanConfig(objective="lsgan"))
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
         lr_g=1e-4, lr_d=1e-4, beta1=0.5, beta2=0.999, weight_decay=1e-4))
     lr_policy: str = "step"             # step: × lr_gamma every lr_step_size steps (paper); linear: the
@@ -93,8 +93,6 @@ class MUNIT(Method):
 
     def validate(self) -> None:
         recipe = self.recipe
-        if recipe.gan_objective not in PLAIN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         if recipe.lr_policy not in LR_POLICIES:
             raise I2IError(f"lr_policy must be one of {', '.join(LR_POLICIES)}, got {recipe.lr_policy!r}")
         multiple, smallest = recipe.generator.multiple_of, recipe.generator.min_size
@@ -130,9 +128,6 @@ class MUNIT(Method):
             real = F.instance_norm(vgg(source))
         return F.mse_loss(fake, real)
 
-    def _gan(self, outputs: list[Tensor]) -> Tensor:
-        return sum(generator_loss(output, self.recipe.gan_objective) for output in outputs)
-
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         gen_a, gen_b = self.generators["gen_a"], self.generators["gen_b"]
         disc_a, disc_b = self.discriminators["disc_a"], self.discriminators["disc_b"]
@@ -153,8 +148,8 @@ class MUNIT(Method):
             "style_recon_b": F.l1_loss(s_b_recon, s_b),
             "content_recon_a": F.l1_loss(c_a_recon, c_a),
             "content_recon_b": F.l1_loss(c_b_recon, c_b),
-            "adversarial_a": self._gan(disc_a(x_ba)),
-            "adversarial_b": self._gan(disc_b(x_ab)),
+            "adversarial_a": self.adversary.generator_term(disc_a, x_ba, x_a),   # summed over the scales
+            "adversarial_b": self.adversary.generator_term(disc_b, x_ab, x_b),
         }
         # Extra decoder/VGG passes only when their weight is non-zero (the edges2shoes defaults skip them).
         if self._weight("cycle_a"):
@@ -168,14 +163,10 @@ class MUNIT(Method):
         return losses, {"fake_a": x_ba, "fake_b": x_ab}
 
     def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
-        losses = {}
-        for name, real, fake in (("a", batch["A"], fakes["fake_a"]), ("b", batch["B"], fakes["fake_b"])):
-            disc = self.discriminators[f"disc_{name}"]
-            # Summed over the scales, as the official MsImageDis.calc_dis_loss.
-            terms = [discriminator_loss(r, f, self.recipe.gan_objective) for r, f in zip(disc(real), disc(fake))]
-            losses[f"disc_{name}_real"] = sum(t[0] for t in terms)
-            losses[f"disc_{name}_fake"] = sum(t[1] for t in terms)
-        return losses
+        # Each term summed over the scales, as the official MsImageDis.calc_dis_loss.
+        disc_a, disc_b = self.discriminators["disc_a"], self.discriminators["disc_b"]
+        return {**self.adversary.discriminator_terms("disc_a", disc_a, batch["A"], fakes["fake_a"]),
+                **self.adversary.discriminator_terms("disc_b", disc_b, batch["B"], fakes["fake_b"])}
 
     def lr_schedule(self) -> Callable[[int], float] | None:
         if self.recipe.lr_policy == "linear":

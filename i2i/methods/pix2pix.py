@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2i.adversarial import GanConfig
 from i2i.errors import I2IError
-from i2i.losses import PLAIN_OBJECTIVES, discriminator_loss, generator_loss
 from i2i.methods.base import Method, Recipe
 from i2i.models import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator, check_input_size
 from i2i.nn import NORMS
@@ -36,7 +36,7 @@ class Pix2PixRecipe(Recipe):
     # reference's unet_256 at 256 px (8 levels) and unet_128 at 128 px (7).
     generator: UNetConfig = field(default_factory=lambda: UNetConfig(num_downs=0))
     discriminator: PatchGANConfig = field(default_factory=PatchGANConfig)
-    gan_objective: str = "vanilla"      # BCE-with-logits (see i2i.losses)
+    gan: GanConfig = field(default_factory=lambda: GanConfig(objective="vanilla"))  # BCE-with-logits
     loss_weights: dict[str, float] = field(default_factory=lambda: {
         "adversarial": 1.0,             # L_cGAN for G
         "l1": 100.0,                    # λ
@@ -79,8 +79,6 @@ class Pix2Pix(Method):
         recipe = self.recipe
         if recipe.data.direction not in ("AtoB", "BtoA"):
             raise I2IError(f"data.direction must be AtoB or BtoA, got {recipe.data.direction!r}")
-        if recipe.gan_objective not in PLAIN_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(PLAIN_OBJECTIVES)}, got {recipe.gan_objective!r}")
         for name, norm in (("generator.norm", recipe.generator.norm), ("discriminator.norm", recipe.discriminator.norm)):
             if norm not in NORMS:
                 raise I2IError(f"{name} must be one of {', '.join(NORMS)}, got {norm!r}")
@@ -97,20 +95,20 @@ class Pix2Pix(Method):
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         real_a, real_b = batch[self.source], batch[self.target]
         fake_b = self.generators["generator"](real_a)
-        fake_score = self.discriminators["discriminator"](torch.cat([real_a, fake_b], dim=1))
+        discriminator = self.discriminators["discriminator"]
         losses = {
-            "adversarial": generator_loss(fake_score, self.recipe.gan_objective),
+            "adversarial": self.adversary.generator_term(discriminator, torch.cat([real_a, fake_b], dim=1),
+                                                         torch.cat([real_a, real_b], dim=1)),
             "l1": F.l1_loss(fake_b, real_b),
         }
         return losses, {"fake_b": fake_b}
 
     def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
         real_a, real_b = batch[self.source], batch[self.target]
-        discriminator = self.discriminators["discriminator"]
-        real_score = discriminator(torch.cat([real_a, real_b], dim=1))
-        fake_score = discriminator(torch.cat([real_a, fakes["fake_b"]], dim=1))
-        real_loss, fake_loss = discriminator_loss(real_score, fake_score, self.recipe.gan_objective)
-        return {"disc_real": real_loss, "disc_fake": fake_loss}
+        # D judges (input, output) pairs: the condition is part of what it sees (and of what R1 differentiates).
+        return self.adversary.discriminator_terms("disc", self.discriminators["discriminator"],
+                                                  torch.cat([real_a, real_b], dim=1),
+                                                  torch.cat([real_a, fakes["fake_b"]], dim=1))
 
     def exported_generators(self, generators: nn.ModuleDict | None = None) -> dict[str, nn.Module]:
         generators = self.generators if generators is None else generators

@@ -12,7 +12,7 @@ the switch step is written to metrics.csv's rows and the checkpoint header. Pape
 96 px HR crops; LR made by bicubic ÷4 (see `i2i.data.superres` for the exact resize).
 
 ESRGAN (recipes/esrgan-x4-div2k.toml): RRDB generator, relativistic average discriminator
-(`gan_objective = "relativistic"`), perceptual loss on conv5_4 before the activation with L1,
+(`gan.objective = "ragan"`, i2i.losses), perceptual loss on conv5_4 before the activation with L1,
 L1 pixel term 10⁻², adversarial 5·10⁻³.
 
 Network range: LR and HR are both normalised to [−1, 1] (the project-wide contract); the paper feeds
@@ -28,14 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2i.adversarial import GanConfig
 from i2i.errors import I2IError
-from i2i.losses import discriminator_loss, generator_loss
 from i2i.methods.base import InferenceConfig, Method, OptimizerConfig, Recipe, ScheduleConfig
 from i2i.models import RRDBNet, RRDBNetConfig, SRDiscriminator, SRDiscriminatorConfig, SRResNet, SRResNetConfig
 from i2i.preprocess import Preprocess
 
 STAGES = ("srresnet", "srgan", "both")
-SR_OBJECTIVES = ("vanilla", "lsgan", "hinge", "relativistic")
 ARCHITECTURES = ("srresnet", "rrdbnet")
 
 
@@ -61,7 +60,7 @@ class SRGANRecipe(Recipe):
     srresnet: SRResNetConfig = field(default_factory=SRResNetConfig)
     rrdbnet: RRDBNetConfig = field(default_factory=RRDBNetConfig)
     discriminator: SRDiscriminatorConfig = field(default_factory=SRDiscriminatorConfig)
-    gan_objective: str = "vanilla"      # BCE, generator −log D(G(x)); relativistic = ESRGAN's RaGAN
+    gan: GanConfig = field(default_factory=lambda: GanConfig(objective="vanilla"))  # −log D(G(x)); ESRGAN: ragan
     pixel_criterion: str = "mse"        # stage 1 loss (and stage 2's optional pixel term): mse or l1
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
     srgan_lr_drop: float = 0.5          # stage 2: lr × 0.1 after this fraction of its steps (10⁵ of 2·10⁵)
@@ -113,8 +112,6 @@ class SRGAN(Method):
         recipe = self.recipe
         if recipe.stage not in STAGES:
             raise I2IError(f"stage must be one of {', '.join(STAGES)}, got {recipe.stage!r}")
-        if recipe.gan_objective not in SR_OBJECTIVES:
-            raise I2IError(f"gan_objective must be one of {', '.join(SR_OBJECTIVES)}, got {recipe.gan_objective!r}")
         if recipe.pixel_criterion not in ("mse", "l1"):
             raise I2IError(f"pixel_criterion must be mse or l1, got {recipe.pixel_criterion!r}")
         if recipe.image_size % recipe.scale:
@@ -178,10 +175,7 @@ class SRGAN(Method):
         weights = self.recipe.loss_weights
         disc = self.discriminators["discriminator"]
         losses = {"content": self.perceptual_loss().to(sr.device)(sr, hr)}
-        if self.recipe.gan_objective == "relativistic":
-            losses["adversarial"] = relativistic_generator_loss(disc(hr), disc(sr))
-        else:
-            losses["adversarial"] = generator_loss(disc(sr), self.recipe.gan_objective)
+        losses["adversarial"] = self.adversary.generator_term(disc, sr, hr)
         if weights.get("gan_pixel", 0.0):
             losses["gan_pixel"] = self._pixel(sr, hr)
         return losses, {"sr": sr}
@@ -189,13 +183,7 @@ class SRGAN(Method):
     def discriminator_losses(self, batch: dict[str, Tensor], fakes: dict[str, Tensor]) -> dict[str, Tensor]:
         if not self.in_stage2():
             return {}
-        disc = self.discriminators["discriminator"]
-        real, fake = disc(batch["HR"]), disc(fakes["sr"])
-        if self.recipe.gan_objective == "relativistic":
-            real_loss, fake_loss = relativistic_discriminator_loss(real, fake)
-        else:
-            real_loss, fake_loss = discriminator_loss(real, fake, self.recipe.gan_objective)
-        return {"disc_real": real_loss, "disc_fake": fake_loss}
+        return self.adversary.discriminator_terms("disc", self.discriminators["discriminator"], batch["HR"], fakes["sr"])
 
     # -- deployment -------------------------------------------------------------------------------
     def exported_generators(self, generators: nn.ModuleDict | None = None) -> dict[str, nn.Module]:
@@ -219,15 +207,3 @@ class SRGAN(Method):
         bicubic = F.interpolate(lr, scale_factor=self.recipe.scale, mode="bicubic", align_corners=False).clamp(0, 1)
         return [bicubic, translate("LR->HR", lr), images["HR"]]
 
-
-def relativistic_discriminator_loss(real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-    """RaGAN (Jolicoeur-Martineau 2018), as ESRGAN: D should find real more realistic than the
-    average fake, and fake less realistic than the average real."""
-    return (F.binary_cross_entropy_with_logits(real - fake.mean(), torch.ones_like(real)),
-            F.binary_cross_entropy_with_logits(fake - real.mean(), torch.zeros_like(fake)))
-
-
-def relativistic_generator_loss(real: Tensor, fake: Tensor) -> Tensor:
-    """The generator's side: both terms with swapped targets (ESRGAN Eq. 2), averaged."""
-    return 0.5 * (F.binary_cross_entropy_with_logits(real - fake.mean(), torch.zeros_like(real))
-                  + F.binary_cross_entropy_with_logits(fake - real.mean(), torch.ones_like(fake)))
