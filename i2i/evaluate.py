@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from i2i.errors import I2IError
 from i2i.images import write_image
 from i2i.metrics import l1, psnr, ssim
 from i2i.preprocess import pad_to_multiple, to_batch
@@ -152,3 +153,42 @@ def evaluate_distribution(backend: Backend, sources: list[np.ndarray], targets: 
         count=len(fakes), model=distribution_scores(real, fakes, extractor),
         baselines={"inputs_as_they_are": distribution_scores(real, chw(sources), extractor),
                    "real_vs_real": distribution_scores(real, chw(other_targets), extractor)})
+
+
+def held_out_pairs(header: dict, direction: str, data: Path, split: str,
+                   limit: int | None) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(input, ground truth, name) for the model's direction: pix2pix pairs, or the same file name in
+    the two domain folders of an unpaired data set's held-out split."""
+    from i2i.data.paired import find_pairs, read_pair
+    from i2i.data.unpaired import matched_test_pairs
+    from i2i.images import ImageReadError, read_image
+
+    source, target = direction.split("->")
+    if header.get("method") == "pix2pix" or {source, target} == {"A", "B"} and is_paired(data, split):
+        if {source, target} != {"A", "B"}:
+            raise I2IError(f"paired data has domains A and B; this model translates {direction}")
+        _, files = find_pairs(data, split)
+        pairs = []
+        for a_path, b_path in files[:limit]:
+            image_a, image_b = read_pair(a_path, b_path)
+            pairs.append((image_a, image_b, a_path.stem) if source == "A" else (image_b, image_a, a_path.stem))
+        return pairs
+    domains = header.get("domains") or [source, target]
+    pairs = []
+    try:
+        for source_path, target_path in matched_test_pairs(data, domains, source, target, split)[:limit]:
+            pairs.append((read_image(source_path)[0], read_image(target_path)[0], source_path.stem))
+    except ImageReadError as error:
+        raise I2IError(str(error)) from None
+    return pairs
+
+
+def is_paired(data: Path, split: str) -> bool:
+    """Whether `data` holds pix2pix pairs for `split`."""
+    from i2i.data.paired import find_pairs
+
+    try:
+        find_pairs(data, split)
+    except I2IError:
+        return False
+    return True

@@ -41,7 +41,7 @@ def evaluate(
     """Score a model on held-out data. Paired (ground truth known): L1, PSNR, SSIM, LPIPS beside the
     copy-the-input baseline; super-resolution: PSNR/SSIM (Y, border cropped) and LPIPS beside bicubic;
     unpaired: FID, KID, IS and 1-NN accuracy beside untranslated inputs and a real-vs-real split."""
-    from i2i.evaluate import PAIRED_METRICS, evaluate_pairs
+    from i2i.evaluate import PAIRED_METRICS, evaluate_pairs, held_out_pairs
     from i2i.translate import load_backend
 
     runner = load_backend(model, backend, to)
@@ -73,7 +73,7 @@ def evaluate(
                                                      json_path if only else None)
         if only:
             return
-    pairs = _held_out_pairs(runner.header, runner.direction, data, split, limit)
+    pairs = held_out_pairs(runner.header, runner.direction, data, split, limit)
     chosen = {k: f for k, f in PAIRED_METRICS.items() if wanted is None or k in wanted}
     extra, skipped = _lpips_metric(wanted, feature_weights)
     chosen.update(extra)
@@ -186,8 +186,10 @@ def _evaluate_superres(runner, model: str, data: Path, split: str, limit: int | 
 
 
 def _has_ground_truth(header: dict, direction: str, data: Path, split: str) -> bool:
+    from i2i.evaluate import held_out_pairs
+
     try:
-        _held_out_pairs(header, direction, data, split, 1)
+        held_out_pairs(header, direction, data, split, 1)
     except I2IError:
         return False
     return True
@@ -260,41 +262,3 @@ def _evaluate_distribution(runner, model: str, data: Path, split: str, limit: in
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result, indent=2))
     return result
-
-
-def _held_out_pairs(header: dict, direction: str, data: Path, split: str,
-                    limit: int | None) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """(input, ground truth, name) for the model's direction: pix2pix pairs, or the same file name in
-    the two domain folders of an unpaired data set's held-out split."""
-    from i2i.data.paired import find_pairs, read_pair
-    from i2i.data.unpaired import matched_test_pairs
-    from i2i.images import ImageReadError, read_image
-
-    source, target = direction.split("->")
-    if header.get("method") == "pix2pix" or {source, target} == {"A", "B"} and _is_paired(data, split):
-        if {source, target} != {"A", "B"}:
-            raise I2IError(f"paired data has domains A and B; this model translates {direction}")
-        _, files = find_pairs(data, split)
-        pairs = []
-        for a_path, b_path in files[:limit]:
-            image_a, image_b = read_pair(a_path, b_path)
-            pairs.append((image_a, image_b, a_path.stem) if source == "A" else (image_b, image_a, a_path.stem))
-        return pairs
-    domains = header.get("domains") or [source, target]
-    pairs = []
-    try:
-        for source_path, target_path in matched_test_pairs(data, domains, source, target, split)[:limit]:
-            pairs.append((read_image(source_path)[0], read_image(target_path)[0], source_path.stem))
-    except ImageReadError as error:
-        raise I2IError(str(error)) from None
-    return pairs
-
-
-def _is_paired(data: Path, split: str) -> bool:
-    from i2i.data.paired import find_pairs
-
-    try:
-        find_pairs(data, split)
-    except I2IError:
-        return False
-    return True

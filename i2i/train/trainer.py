@@ -39,6 +39,10 @@ from i2i.train.ema import EMA
 from i2i.train.image_pool import ImagePool
 from i2i.train.run_files import MetricsLog, image_grid, write_grid
 from i2i.train.schedule import constant_then_linear
+from i2i.train.sync_batchnorm import convert_sync_batchnorm
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+EVAL_METRICS = ("psnr", "ssim", "l1")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,9 +117,15 @@ class Trainer:
         method.validate()
         method.initialise()
 
+        self._check_performance_options()
         torch.manual_seed(recipe.seed)
         random.seed(recipe.seed)
+        if recipe.sync_batchnorm and self.dist.enabled:
+            convert_sync_batchnorm(method)
         method.to(self.device)
+        self.memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
+        if recipe.channels_last:
+            method.to(memory_format=torch.channels_last)
         self.dist.broadcast(method)
         self._seed_rank(0)
         self.optimizer_g = make_optimizer(method.generators.parameters(), recipe.optimizer, recipe.optimizer.lr_g)
@@ -124,6 +134,12 @@ class Trainer:
         self.scheduler_g = torch.optim.lr_scheduler.LambdaLR(self.optimizer_g, schedule)
         self.scheduler_d = torch.optim.lr_scheduler.LambdaLR(self.optimizer_d, schedule)
         self.ema = EMA(method.generators, recipe.ema_decay) if recipe.ema_decay > 0 else None
+        # fp16 needs loss scaling (its small gradients underflow); disabled scalers pass straight through.
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
+        if recipe.compile:  # after the EMA copy, which must stay a plain module; state-dict keys are unchanged
+            for network in [*method.generators.values(), *method.discriminators.values()]:
+                network.compile(backend=recipe.compile_backend)
         self.pools = {name: ImagePool(size) for name, size in method.pooled_fakes().items()}
 
         self.preprocess = method.preprocess()
@@ -139,8 +155,57 @@ class Trainer:
         self.stopped_by_time = False
         self.events: Any = None         # TensorBoard SummaryWriter (rank 0, log.tensorboard)
         self.metrics = MetricsLog(self.run_dir / "metrics.csv")
+        self.eval_log = MetricsLog(self.run_dir / "eval.csv")
+        self.best: dict[str, Any] = {}  # {"metric", "value", "step"} of checkpoints/best.safetensors
+        self._eval_pairs = self._held_out_pairs() if recipe.log.eval_every > 0 else []
 
     # -- set-up -----------------------------------------------------------------------------------
+    def _check_performance_options(self) -> None:
+        recipe = self.recipe
+        if recipe.precision not in PRECISIONS:
+            raise I2IError(f"precision must be one of {', '.join(PRECISIONS)}, got {recipe.precision!r}")
+        if recipe.precision == "fp16" and self.device.type != "cuda":
+            raise I2IError("precision=fp16 needs a CUDA GPU (on CPU use bf16 or fp32)")
+        if recipe.grad_accumulation < 1:
+            raise I2IError(f"grad_accumulation must be >= 1, got {recipe.grad_accumulation}")
+        local_batch = recipe.batch_size // self.dist.world_size
+        if local_batch % recipe.grad_accumulation:
+            raise I2IError(f"the batch of {local_batch} images per process cannot be split into grad_accumulation="
+                           f"{recipe.grad_accumulation} equal micro-batches")
+
+    def _held_out_pairs(self) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        """Ground-truth pairs for periodic evaluation, loaded once (test split, else val)."""
+        from i2i.evaluate import held_out_pairs
+
+        recipe, method = self.recipe, self.method
+        if recipe.log.eval_metric not in EVAL_METRICS:
+            raise I2IError(f"log.eval_metric must be one of {', '.join(EVAL_METRICS)}, got {recipe.log.eval_metric!r}")
+        if method.header().get("kind") in ("style", "class"):
+            raise I2IError(f"log.eval_every: a {recipe.method} model has no single right output to score during "
+                           f"training (score it with `i2i eval` or benchmarks/ after training)")
+        errors = []
+        for split in ("test", "val"):
+            try:
+                if method.data_kind == "superres":
+                    from i2i.data.superres import held_out_sr_pairs
+
+                    pairs = held_out_sr_pairs(Path(recipe.data.root), split, self.preprocess.scale,
+                                              recipe.log.eval_limit)
+                else:
+                    direction = next(iter(method.exported_generators()))
+                    header = {"method": recipe.method, "domains": method.domains()}
+                    pairs = held_out_pairs(header, direction, Path(recipe.data.root), split, recipe.log.eval_limit)
+                if pairs:
+                    return pairs
+            except I2IError as error:
+                errors.append(str(error))
+        raise I2IError(f"log.eval_every needs held-out images with ground truth in {recipe.data.root} (test or val "
+                       f"split): {errors[0] if errors else 'none found'}")
+
+    def _autocast(self) -> Any:
+        dtype = PRECISIONS[self.recipe.precision]
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
     def _fixed_samples(self) -> dict[str, Tensor]:
         """The first `num_samples` held-out pairs (test, else val, else train), un-augmented, in [0, 1]."""
         for split in ("test", "val", "train"):
@@ -168,9 +233,12 @@ class Trainer:
             "optimizer_d": self.optimizer_d.state_dict(),
             "scheduler_g": self.scheduler_g.state_dict(),
             "scheduler_d": self.scheduler_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_python": list(random.getstate()[1]),
             "skipped_steps": self.skipped_steps,
+            "best_eval": json.dumps(self.best),
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -186,6 +254,9 @@ class Trainer:
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.scheduler_g.load_state_dict(state["scheduler_g"])
         self.scheduler_d.load_state_dict(state["scheduler_d"])
+        for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
+            if state.get(name):
+                scaler.load_state_dict(state[name])
         # The saved learning rates belong to the saved run's schedule; `--resume --steps N` changes the
         # schedule (its decay spans the new total), so the rates are recomputed for the step reached.
         for scheduler in (self.scheduler_g, self.scheduler_d):
@@ -205,6 +276,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.step = int(state["step"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.best = json.loads(state.get("best_eval", "{}"))
 
     def _seed_rank(self, step: int) -> None:
         """Under torchrun every process draws its own noise (random styles, pools, dropout), from
@@ -224,41 +296,44 @@ class Trainer:
         self._seed_rank(self.step)
         if self.dist.is_main:
             self.metrics.truncate_after(self.step)
+            self.eval_log.truncate_after(self.step)
 
     # -- the loop ---------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
-        method, weights = self.method, self.recipe.loss_weights
+        """One optimisation step: the generators (every `gan.n_critic`-th step), then the
+        discriminators, each over `grad_accumulation` micro-batches of `batch`."""
+        method, adversary = self.method, self.method.adversary
         method.train()
         method.step = self.step
+        chunks = _micro_batches(batch, self.recipe.grad_accumulation)
+        update_g = adversary.updates_generator(self.step)
+        row: dict[str, float] = {}
+
+        # Generator pass (discriminators frozen); on critic-only steps just the fakes, without gradients.
         method.discriminators.requires_grad_(False)
-        generator_losses, fakes = method.generator_losses(batch)
-        generator_total = weighted_total(generator_losses, weights)
-        row = {f"G/{name}": value.item() for name, value in generator_losses.items()}
-        row["G/total"] = generator_total.item()
+        fakes_per_chunk = []
+        for chunk in chunks:
+            with self._autocast(), torch.set_grad_enabled(update_g):
+                generator_losses, fakes = method.generator_losses(chunk)
+                generator_total = weighted_total(generator_losses, method.weights_for(generator_losses))
+            _accumulate(row, {**{f"G/{name}": value.item() for name, value in generator_losses.items()},
+                              "G/total": generator_total.item()}, len(chunks))
+            if update_g:  # backward per micro-batch: only one micro-batch's activations are alive at a time
+                self.scaler_g.scale(generator_total / len(chunks)).backward()
+            fakes_per_chunk.append({name: fake.detach() for name, fake in fakes.items()})
         method.discriminators.requires_grad_(True)
         # Checked before any update: a NaN must never reach the weights. A bad step updates nothing
         # (not even D, whose fakes came from the same broken forward pass).
         if self._finite(row):
-            self.optimizer_g.zero_grad(set_to_none=True)
-            generator_total.backward()
-            self.dist.average_gradients(method.generators.parameters())
-            row["grad_norm_g"] = _gradient_norm(method.generators)
-            self.optimizer_g.step()
-            if self.ema is not None:
-                self.ema.update(method.generators)
-
-            fakes = {k: self.pools[k].query(v) if k in self.pools else v.detach() for k, v in fakes.items()}
-            discriminator_losses = method.discriminator_losses(batch, fakes)
-            if discriminator_losses:  # {} means: no discriminator update this step
-                discriminator_total = weighted_total(discriminator_losses, weights)
-                row.update({f"D/{name}": value.item() for name, value in discriminator_losses.items()})
-                row["D/total"] = discriminator_total.item()
-                if self._finite(row):
-                    self.optimizer_d.zero_grad(set_to_none=True)
-                    discriminator_total.backward()
-                    self.dist.average_gradients(method.discriminators.parameters())
-                    row["grad_norm_d"] = _gradient_norm(method.discriminators)
-                    self.optimizer_d.step()
+            if update_g:
+                row["grad_norm_g"] = self._optimiser_step(self.optimizer_g, self.scaler_g, method.generators)
+                if self.ema is not None:
+                    self.ema.update(method.generators)
+            self._discriminator_step(chunks, fakes_per_chunk, row)
+        self.optimizer_g.zero_grad(set_to_none=True)
+        self.optimizer_d.zero_grad(set_to_none=True)
+        adversary.end_step()
+        row.update(adversary.stats())
         row["lr_g"] = self.optimizer_g.param_groups[0]["lr"]
         row["lr_d"] = self.optimizer_d.param_groups[0]["lr"]
         with warnings.catch_warnings():
@@ -269,6 +344,35 @@ class Trainer:
             self.scheduler_g.step()
             self.scheduler_d.step()
         return row
+
+    def _discriminator_step(self, chunks: list[dict[str, Tensor]], fakes_per_chunk: list[dict[str, Tensor]],
+                            row: dict[str, float]) -> None:
+        method = self.method
+        stepped = False
+        for chunk, fakes in zip(chunks, fakes_per_chunk, strict=True):
+            fakes = {k: self.pools[k].query(v) if k in self.pools else v for k, v in fakes.items()}
+            with self._autocast():
+                discriminator_losses = method.discriminator_losses(chunk, fakes)
+                if not discriminator_losses:  # {} means: no discriminator update this step
+                    return
+                discriminator_total = weighted_total(discriminator_losses, method.weights_for(discriminator_losses))
+            _accumulate(row, {**{f"D/{name}": value.item() for name, value in discriminator_losses.items()},
+                              "D/total": discriminator_total.item()}, len(chunks))
+            self.scaler_d.scale(discriminator_total / len(chunks)).backward()
+            stepped = True
+        if stepped and self._finite(row):
+            row["grad_norm_d"] = self._optimiser_step(self.optimizer_d, self.scaler_d, method.discriminators)
+            method.adversary.after_d_step(method.discriminators)
+
+    def _optimiser_step(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                        networks: torch.nn.Module) -> float:
+        """Average gradients over processes, unscale, step; returns the gradient norm."""
+        scaler.unscale_(optimizer)
+        self.dist.average_gradients(networks.parameters())
+        norm = _gradient_norm(networks)
+        scaler.step(optimizer)
+        scaler.update()
+        return norm
 
     def _finite(self, row: dict[str, float]) -> bool:
         """True if every loss in `row` is finite; else count the step as skipped, warn, and stop the
@@ -283,7 +387,7 @@ class Trainer:
         if self.skipped_steps > limit:
             raise I2IError(f"non-finite loss {bad} at step {self.step + 1}: {self.skipped_steps} steps skipped, more than "
                            f"max_nonfinite_steps={limit}; the last checkpoint in {self.run_dir / 'checkpoints'} is "
-                           f"intact — lower the learning rate (or try another gan_objective) and --resume")
+                           f"intact — lower the learning rate (or try another gan.objective) and --resume")
         self.console.print(f"warning: non-finite loss {bad} at step {self.step + 1}; step skipped "
                            f"({self.skipped_steps} of at most {limit})")
         return False
@@ -317,7 +421,9 @@ class Trainer:
         with _StopRequest() as stop, progress:
             task = progress.add_task(recipe.method, total=recipe.steps, completed=self.step, speed="", losses="")
             for batch in self._loader():
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, Tensor)}
+                batch = {k: v.to(self.device, non_blocking=True,
+                                 memory_format=self.memory_format if v.ndim == 4 else torch.preserve_format)
+                         for k, v in batch.items() if isinstance(v, Tensor)}
                 row = self.train_step(batch)
                 self.step += 1
                 elapsed = time.monotonic() - started
@@ -337,6 +443,8 @@ class Trainer:
                         self.save()
                     except SaveError as error:  # keep training: space may be freed before the next save
                         self.console.print(f"warning: {error}; training goes on and tries again at the next checkpoint")
+                if main and log.eval_every and self.step % log.eval_every == 0:
+                    self.evaluate()
                 if self.max_time is not None and elapsed >= self.max_time and self.step < recipe.steps:
                     self.stopped_by_time = True
                 # Every process must leave the loop at the same step (the next one would wait forever
@@ -346,6 +454,8 @@ class Trainer:
                     break
         if main and self.step % log.sample_every:
             self.write_samples()
+        if main and log.eval_every and self.step % log.eval_every and finished:
+            self.evaluate()
         if main:
             self.save(finished=self.step >= recipe.steps)
         if self.events is not None:
@@ -371,17 +481,61 @@ class Trainer:
         if self.events is not None:
             self.events.add_image("samples", image_grid(columns), self.step, dataformats="HWC")
 
-    def save(self, finished: bool = False) -> Path:
-        """Checkpoint (EMA weights if enabled) + resume state; keeps the newest `keep_checkpoints`."""
+    def _exported(self, finished: bool, **trained: Any) -> tuple[dict[str, torch.nn.Module], dict[str, Any]]:
+        """The deployed generators (EMA weights if enabled) and their checkpoint header."""
         generators = self.ema.module if self.ema is not None else self.method.generators
         exported = self.method.exported_generators(generators)
         header = make_header(
             self.recipe.method, self.method.domains(), exported, self.preprocess,
             inference=asdict(self.recipe.inference), recipe=to_dict(self.recipe),
             trained={"steps": self.step, "finished": finished, "ema": self.ema is not None,
-                     "saved": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                     "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), **trained},
             conditioning=self.method.header(),
         )
+        return exported, header
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Score the deployed generator on the held-out pairs (as `i2i eval` does), append to eval.csv,
+        and keep checkpoints/best.safetensors for the best `log.eval_metric` so far."""
+        from i2i.evaluate import evaluate_pairs, evaluate_superres
+        from i2i.translate import Backend
+
+        direction = next(iter(self.method.exported_generators()))
+        model = self.deployed(direction).eval()
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            return model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+
+        backend = Backend(run, self.preprocess, direction, "training")
+        if self.method.data_kind == "superres":
+            model_scores = evaluate_superres(backend, self._eval_pairs, self.preprocess.scale).model
+            scores = {"psnr": model_scores["main_psnr"], "ssim": model_scores["main_ssim"]}
+        else:
+            scores = evaluate_pairs(backend, self._eval_pairs).model
+        self.eval_log.append({"step": self.step, **{k: round(v, 6) for k, v in scores.items()}})
+        if self.events is not None:
+            for name, value in scores.items():
+                self.events.add_scalar(f"eval/{name}", value, self.step)
+        metric = self.recipe.log.eval_metric
+        value = scores[metric]
+        better = not self.best or (value < self.best["value"] if metric == "l1" else value > self.best["value"])
+        if better:
+            exported, header = self._exported(False, eval={"split_pairs": len(self._eval_pairs), **scores})
+            try:
+                save_checkpoint(self.run_dir / "checkpoints" / "best.safetensors", exported, header)
+                self.best = {"metric": metric, "value": value, "step": self.step}
+            except OSError as error:
+                self.console.print(f"warning: could not write the best checkpoint ({error.strerror or error}); "
+                                   f"the previous one is kept")
+        self.console.print(f"eval at step {self.step}: " + "  ".join(f"{k}={v:.4g}" for k, v in scores.items())
+                           + f"  (best {metric} {self.best.get('value', float('nan')):.4g} at step "
+                             f"{self.best.get('step', '-')})")
+        return scores
+
+    def save(self, finished: bool = False) -> Path:
+        """Checkpoint (EMA weights if enabled) + resume state; keeps the newest `keep_checkpoints`."""
+        exported, header = self._exported(finished)
         path = self.run_dir / "checkpoints" / f"step_{self.step:07d}.safetensors"
         try:
             save_checkpoint(path, exported, header)
@@ -425,6 +579,20 @@ def _gradient_norm(module: torch.nn.Module) -> float:
     sign of a diverging run."""
     norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
     return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+def _micro_batches(batch: dict[str, Tensor], count: int) -> list[dict[str, Tensor]]:
+    """`batch` split along its first dimension into `count` equal micro-batches."""
+    if count == 1:
+        return [batch]
+    size = next(iter(batch.values())).shape[0] // count
+    return [{k: v[i * size:(i + 1) * size] for k, v in batch.items()} for i in range(count)]
+
+
+def _accumulate(row: dict[str, float], values: dict[str, float], count: int) -> None:
+    """Add the mean over `count` micro-batches of each value into `row`."""
+    for name, value in values.items():
+        row[name] = row.get(name, 0.0) + value / count
 
 
 def _short(row: dict[str, float]) -> str:
