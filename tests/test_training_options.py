@@ -163,3 +163,26 @@ def test_periodic_evaluation_needs_ground_truth(tmp_path):
     write_pairs(tmp_path / "pairs", "train", 4)
     with pytest.raises(I2IError, match="held-out images with ground truth"):
         Trainer(Pix2Pix(tiny_recipe(tmp_path / "pairs", log={"eval_every": 2})), tmp_path / "run")
+
+
+def test_a_run_saved_before_recipe_gan_existed_resumes(paired_data, tmp_path):
+    """recipe.json with `gan_objective` and a state.pt without the adversary's buffers (older runs)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from i2i.checkpoint import save_state
+    from i2i.cli import app
+
+    run = tmp_path / "run"
+    Trainer(Pix2Pix(tiny_recipe(paired_data, steps=3, gan={"objective": "lsgan"})), run).fit()
+    recipe = json.loads((run / "recipe.json").read_text())
+    recipe["gan_objective"] = recipe.pop("gan")["objective"]
+    (run / "recipe.json").write_text(json.dumps(recipe))
+    state = load_state(run / "state.pt")
+    state["method"] = {k: v for k, v in state["method"].items() if not k.startswith("adversary.")}
+    save_state(run / "state.pt", state)
+    result = CliRunner().invoke(app, ["train", "pix2pix", "--out", str(run), "--resume", "--steps", "4"])
+    assert result.exit_code == 0, result.output
+    assert load_state(run / "state.pt")["step"] == 4
+    assert json.loads((run / "recipe.json").read_text())["gan"]["objective"] == "lsgan"

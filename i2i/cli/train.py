@@ -57,7 +57,7 @@ def train(
         saved = json.loads(recipe_path.read_text())
         if saved.get("method") != method:
             raise I2IError(f"{out} is a {saved.get('method')} run, not {method}")
-        resolved = from_dict(method_cls.Recipe, saved)
+        resolved = from_dict(method_cls.Recipe, _upgrade(saved))
         changes = {"steps": steps} if steps is not None else {}
         if device is not None:
             changes["device"] = device
@@ -128,3 +128,17 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise I2IError(f"--max-time must be positive, got {text!r}")
     return seconds
+
+
+def _upgrade(saved: dict) -> dict:
+    """A recipe.json written before `gan_objective` became `gan.objective` (and FUNIT's R1 weight
+    `gan.r1`): the run resumes with the same settings."""
+    saved = dict(saved)
+    if "gan_objective" in saved:
+        objective = saved.pop("gan_objective")
+        saved["gan"] = {**saved.get("gan", {}), "objective": "ragan" if objective == "relativistic" else objective}
+    weights = dict(saved.get("loss_weights", {}))
+    if "r1_penalty" in weights:
+        saved["gan"] = {**saved.get("gan", {}), "r1": weights.pop("r1_penalty")}
+        saved["loss_weights"] = weights
+    return saved

@@ -249,7 +249,10 @@ class Trainer:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.method.load_state_dict(state["method"])
+        method_state = dict(state["method"])
+        for key, value in self.method.adversary.state_dict().items():  # runs saved before recipe.gan existed
+            method_state.setdefault(f"adversary.{key}", value)
+        self.method.load_state_dict(method_state)
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.scheduler_g.load_state_dict(state["scheduler_g"])
