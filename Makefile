@@ -18,13 +18,15 @@ venv: $(STAMP)
 # examples/web: onnxruntime-web from the npm registry, as locked (no install scripts run; none are needed).
 WEB := examples/web
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	.ci/system-packages
 	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
 web-example: $(WEB)/node_modules/.package-lock.json
 
-# The browser test also needs Debian's chromium (/usr/bin/chromium; .ci/run installs it).
+# The browser test also needs Debian's chromium (/usr/bin/chromium), which .ci/system-packages installs.
 test: $(STAMP) web-example
+	.ci/system-packages
 	$(BIN)/python -m pytest -q
 
 # The demo: built-in paired `shapes` data → pix2pix on CPU → translate the held-out split →
