@@ -6,6 +6,10 @@ must be multiples of the generator's `multiple_of`, recorded in the metadata). T
 travels in `metadata_props` ("i2i", plus flat "i2i.*" keys for apps that do not parse JSON). Every
 export is checked against PyTorch with onnxruntime at two input sizes; a mismatch fails the export
 and leaves no file.
+
+`quantize="int8"` (single-graph models: pix2pix, CycleGAN, SRGAN) also writes OUT.int8.onnx beside the
+float32 file: statically quantized with the `calibration` images (`i2i.quantize`), its PSNR against
+the float32 graph measured on them and carried in the report and the file's metadata.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from i2i.errors import I2IError
 from i2i.files import atomic_write
 from i2i.inference_model import InferenceModel
 from i2i.preprocess import Preprocess
+from i2i.quantize import QuantizeReport, calibration_files, quantize_int8
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "translated"
@@ -36,10 +41,28 @@ class ExportReport:
     parity: list[tuple[tuple[int, ...], float]]  # (input shape, max |onnx − torch|)
     tolerance: float
     code_encoder: Path | None = None             # MUNIT/FUNIT: the style/class encoder graph beside `path`
+    quantized: QuantizeReport | None = None      # --quantize int8: the int8 file beside `path` and its PSNR
+
+
+QUANTIZE_MODES = ("int8",)
+
+
+def int8_path(out: str | Path) -> Path:
+    """Where `--quantize int8` writes the int8 graph: OUT.int8.onnx beside the float32 OUT.onnx."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.int8.onnx")
 
 
 def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset: int = 18,
-                tolerance: float = 1e-4) -> ExportReport:
+                tolerance: float = 1e-4, quantize: str | None = None,
+                calibration: str | Path | None = None) -> ExportReport:
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise I2IError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
+    if quantize is not None and calibration is None:
+        raise I2IError("--quantize int8 needs --calibration DIR: a few images like the ones you will translate "
+                       "(static quantization measures its activation ranges on them)")
+    if calibration is not None and quantize is None:
+        raise I2IError("--calibration is for --quantize int8; pass both or neither")
     checkpoint = load_checkpoint(model)
     direction = checkpoint.direction(to)
     preprocess = checkpoint.preprocess
@@ -50,7 +73,12 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
     if out.suffix.lower() != ".onnx":
         raise I2IError(f"--out must name an .onnx file, got {out}")
     if checkpoint.header.get("conditioning", {}).get("kind") in ("style", "class"):
+        if quantize is not None:
+            raise I2IError(f"--quantize {quantize}: MUNIT/FUNIT exports (a generator with a code input and its "
+                           f"encoder) stay float32; int8 is for pix2pix, CycleGAN and SRGAN generators")
         return _export_conditioned(checkpoint.header, network, direction, out, opset, tolerance)
+    if quantize is not None:  # a missing or empty folder fails now, not after the export
+        calibration_files(calibration)
 
     # Trace at 2 blocks and batch 2: a size of exactly 1 would be specialised by torch.export.
     example = torch.rand(2, preprocess.channels, 2 * multiple, 2 * multiple)
@@ -90,7 +118,8 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
         raise I2IError(f"ONNX output differs from PyTorch by {worst:.3g} (> {tolerance}); no file written. "
                        f"Per size: {parity}")
     atomic_write(out, lambda temporary: onnx.save(proto, str(temporary)))
-    return ExportReport(out, direction, parity, tolerance)
+    quantized = quantize_int8(out, int8_path(out), calibration) if quantize is not None else None
+    return ExportReport(out, direction, parity, tolerance, quantized=quantized)
 
 
 def _set_metadata(proto: onnx.ModelProto, values: dict[str, str]) -> None:
