@@ -103,6 +103,7 @@ class Adversary(nn.Module):
         self.register_buffer("augment_p", torch.tensor(float(config.augment_p if config.augment else 0.0)))
         # Σ sign(D(real) − m) and the count, since the last adjustment of p.
         self.register_buffer("rt_accumulator", torch.zeros(2))
+        self._pending = torch.zeros(2)  # this step's Σ sign and count on this process
         self._stats: dict[str, float] = {}
 
     @property
@@ -187,24 +188,31 @@ class Adversary(nn.Module):
             if self.loss in ("wgan", "ragan", "ralsgan"):
                 margin = fake_all.mean()
             signs = torch.sign(real_all - margin)
-            self.rt_accumulator += torch.stack([signs.sum(), torch.tensor(float(signs.numel()))]).to(self.rt_accumulator)
+            self._pending += torch.stack([signs.sum(), torch.tensor(float(signs.numel()))]).to(self._pending)
 
     @torch.no_grad()
     def end_step(self) -> None:
         """ADA: every `ada_interval` steps, move p by ±(batch · interval) / (ada_kimg · 1000) towards
         keeping r_t at `ada_target` (higher r_t = D more sure of the reals = overfitting = more p)."""
         config = self.config
-        if not config.ada_target or (self.step + 1) % config.ada_interval:
+        if not config.ada_target:
             return
-        accumulated = self.rt_accumulator.clone()
+        # Summed over the processes every step, so the accumulator in state.pt is the global one and a
+        # resumed run under torchrun continues exactly.
+        pending = self._pending.to(self.rt_accumulator)
         if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(accumulated)
+            dist.all_reduce(pending)
+        self.rt_accumulator += pending
+        self._pending = torch.zeros(2)
+        if (self.step + 1) % config.ada_interval:
+            return
+        accumulated = self.rt_accumulator
         if accumulated[1] > 0:
             r_t = accumulated[0] / accumulated[1]
             self._stats["ada_r_t"] = r_t.item()
             adjust = torch.sign(r_t - config.ada_target) * self.batch_size * config.ada_interval / (config.ada_kimg * 1000)
             self.augment_p.copy_((self.augment_p + adjust).clamp(0.0, 1.0))
-        self.rt_accumulator.zero_()
+        accumulated.zero_()
 
     def stats(self) -> dict[str, float]:
         """Mean D(real)/D(fake) per discriminator at the last step, and the augmentation's p and r_t."""
