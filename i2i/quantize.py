@@ -116,7 +116,7 @@ def integer_convolutions(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
 
 
 @contextmanager
-def _quiet_quantizer() -> Iterator[None]:
+def quiet_quantizer() -> Iterator[None]:
     """onnxruntime.quantization logs advice through the root logger (e.g. "consider pre-processing")."""
     logging.disable(logging.WARNING)
     try:
@@ -163,7 +163,7 @@ def quantize_int8(fp32: str | Path, out: str | Path, calibration: str | Path,
             path = next(self.remaining, None)
             return None if path is None else {input_name: prepare(path, preprocess)[0]}
 
-    with tempfile.TemporaryDirectory(prefix="i2i-quantize-") as scratch, _quiet_quantizer():
+    with tempfile.TemporaryDirectory(prefix="i2i-quantize-") as scratch, quiet_quantizer():
         quantized_path = Path(scratch) / "int8.onnx"
         settings = {"quant_format": QuantFormat.QDQ, "activation_type": QuantType.QInt8,
                     "weight_type": QuantType.QInt8, "per_channel": True,
