@@ -312,8 +312,12 @@ def _onnx_session(path: Path, device: str, local_rank: int) -> Any:
 
     gpu = int(device.split(":")[1]) if device.startswith("cuda:") else local_rank
     providers = [(p, {"device_id": gpu}) if p in _CUDA_PROVIDERS else p for p in onnx_providers(device)]
+    options = onnxruntime.SessionOptions()
+    # The memory-pattern planner keeps one arena per input shape it has seen and over-allocates for a
+    # tile window (measured: +940 MiB vs +418 MiB for one 544² ResNet-9 window, at the same speed).
+    options.enable_mem_pattern = False
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=providers)
+        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types for bad files
         raise I2IError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0]})") from None
     if device.startswith("cuda") and session.get_providers()[0] not in _CUDA_PROVIDERS:
