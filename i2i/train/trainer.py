@@ -351,7 +351,6 @@ class Trainer:
     def _discriminator_step(self, chunks: list[dict[str, Tensor]], fakes_per_chunk: list[dict[str, Tensor]],
                             row: dict[str, float]) -> None:
         method = self.method
-        stepped = False
         for chunk, fakes in zip(chunks, fakes_per_chunk, strict=True):
             fakes = {k: self.pools[k].query(v) if k in self.pools else v for k, v in fakes.items()}
             with self._autocast():
@@ -362,8 +361,7 @@ class Trainer:
             _accumulate(row, {**{f"D/{name}": value.item() for name, value in discriminator_losses.items()},
                               "D/total": discriminator_total.item()}, len(chunks))
             self.scaler_d.scale(discriminator_total / len(chunks)).backward()
-            stepped = True
-        if stepped and self._finite(row):
+        if self._finite(row):
             row["grad_norm_d"] = self._optimiser_step(self.optimizer_d, self.scaler_d, method.discriminators)
             method.adversary.after_d_step(method.discriminators)
 
