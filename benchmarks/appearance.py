@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from i2i.images import read_image, write_image
+from i2i.inference.backend import Backend
 from i2i.preprocess import from_batch, pad_to_multiple, to_batch
-from i2i.translate import Backend
 
 
 def appearance(image: np.ndarray) -> np.ndarray:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from appearance import appearance, nearest, read, save_grid, translate
 
-from i2i import conditioning
 from i2i.data.classes import find_class_folders
-from i2i.translate import load_backend
+from i2i.inference import codes as conditioning
+from i2i.inference.backend import load_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 

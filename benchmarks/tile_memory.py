@@ -28,10 +28,9 @@ from PIL import Image
 from tiled_upscale import mosaic, run_translate
 from translate_speed import ROOT, resnet9_checkpoint
 
-from i2i.export import export_onnx
-from i2i.tiling import TileSpec
-from i2i.translate import load_backend
-
+from i2i.export.onnx import export_onnx
+from i2i.inference.backend import load_backend
+from i2i.inference.tiling import TileSpec
 
 # Child processes measuring one part each: (peak RSS before, after) in MiB, printed on the last line.
 # The peak is VmHWM, which exec resets (ru_maxrss would start at the RSS of the parent that forked it).
@@ -50,7 +49,7 @@ print(before, peak())
 _WINDOW = _PEAK + """
 import sys
 import numpy as np
-from i2i.translate import load_backend
+from i2i.inference.backend import load_backend
 model, side, mem_pattern = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "on"
 if mem_pattern:
     run = load_backend(model).run

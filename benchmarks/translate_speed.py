@@ -49,14 +49,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from i2i.checkpoint import load_checkpoint, make_header, save_checkpoint  # noqa: E402
-from i2i.data.demo_photos import TEST, TRAIN, skimage_data_dir  # noqa: E402
-from i2i.export import export_onnx  # noqa: E402
-from i2i.inference_model import InferenceModel  # noqa: E402
-from i2i.metrics import psnr  # noqa: E402
+from i2i.data.demo.photos import TEST, TRAIN, skimage_data_dir  # noqa: E402
+from i2i.export.int8 import image_side_convolutions, prepare, quantize_int8, quiet_quantizer  # noqa: E402
+from i2i.export.onnx import export_onnx  # noqa: E402
+from i2i.inference.backend import Backend, load_backend
+from i2i.inference.deployed import InferenceModel  # noqa: E402
+from i2i.inference.jobs import Job
+from i2i.inference.pipeline import translate_files  # noqa: E402
+from i2i.metrics.pixel import psnr  # noqa: E402
 from i2i.models import ResNetConfig, ResNetGenerator  # noqa: E402
 from i2i.preprocess import Preprocess  # noqa: E402
-from i2i.quantize import image_side_convolutions, prepare, quantize_int8, quiet_quantizer  # noqa: E402
-from i2i.translate import Backend, Job, load_backend, translate_files  # noqa: E402
 
 
 # -- inputs -----------------------------------------------------------------------------------------

@@ -39,18 +39,48 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-        errors = []
-        for option in args:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, key)
-            except I2IError as error:
-                errors.append(str(error))
-        raise I2IError(errors[0] if errors else f"{key}: cannot be {value!r}")
+        return _coerce_union(value, args, key)
+    if annotation in (bool, int, float, str):
+        return _coerce_scalar(value, annotation, key)
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise I2IError(f"{key}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        items = [v if item_type is Any else _coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise I2IError(f"{key}: expected a table of values, got {value!r}")
+        value_type = args[1] if len(args) == 2 else Any
+        return {k: v if value_type is Any else _coerce(v, value_type, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise I2IError(f"{key}: expected a table of values, got {value!r}")
+        return from_dict(annotation, value, prefix=f"{key}.")
+    raise I2IError(f"{key}: unsupported field type {annotation!r}")
+
+
+def _coerce_union(value: Any, options: tuple[Any, ...], key: str) -> Any:
+    """`X | None` and other unions: None (or the string none/null) where allowed, else the first option
+    that accepts the value; the first option's error otherwise."""
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if type(None) in options:
+            return None
+    errors = []
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return _coerce(value, option, key)
+        except I2IError as error:
+            errors.append(str(error))
+    raise I2IError(errors[0] if errors else f"{key}: cannot be {value!r}")
+
+
+def _coerce_scalar(value: Any, annotation: type, key: str) -> Any:
+    """bool, int, float or str: the value itself, or parsed from a string (a bool is never a number)."""
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -75,28 +105,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             except ValueError:
                 pass
         raise I2IError(f"{key}: expected a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise I2IError(f"{key}: expected a string, got {value!r}")
-    if origin in (tuple, list):
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise I2IError(f"{key}: expected a list, got {value!r}")
-        item_type = args[0] if args else Any
-        items = [v if item_type is Any else _coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise I2IError(f"{key}: expected a table of values, got {value!r}")
-        value_type = args[1] if len(args) == 2 else Any
-        return {k: v if value_type is Any else _coerce(v, value_type, f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(annotation):
-        if not isinstance(value, dict):
-            raise I2IError(f"{key}: expected a table of values, got {value!r}")
-        return from_dict(annotation, value, prefix=f"{key}.")
-    raise I2IError(f"{key}: unsupported field type {annotation!r}")
+    if isinstance(value, str):
+        return value
+    raise I2IError(f"{key}: expected a string, got {value!r}")
 
 
 def from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:

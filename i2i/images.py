@@ -54,6 +54,23 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and ".i2i-tmp" not in path.name
 
 
+def images_under(folder: str | Path, recursive: bool = True, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """The image files in `folder` (and its subfolders if `recursive`), sorted; [] if it is not a folder.
+    Files under one of the `exclude` folders are left out."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    candidates = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in candidates
+                  if p.is_file() and is_image_file(p) and not any(e in p.parents for e in exclude))
+
+
+def output_bits(info: ImageInfo | None) -> int:
+    """The bit depth a translation of this input is written with: 16 for 16-bit (or deeper) inputs,
+    else 8. The one rule for every output path (whole images, tiles, the Python API)."""
+    return 16 if info is not None and info.bits >= 16 else 8
+
+
 def _opencv_16bit(path: Path, image: Image.Image) -> bool | None:
     """None when Pillow decodes the file exactly. For a 16-bit PNG/TIFF that Pillow would cut to 8-bit
     colour (RGB, RGBA, and PNG grey + alpha, which Pillow returns as RGBA): whether it is grey."""

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from i2i import catalog
 from i2i.errors import I2IError
+from i2i.hub import catalog
 
 app = typer.Typer(help="Built-in demo data sets, and downloads of the pix2pix/CycleGAN ones.",
                   no_args_is_help=True)
@@ -39,11 +39,11 @@ def demo(
     13 for training and 4 held out (needs scikit-image)."""
     if name not in DEMOS:
         raise I2IError(f"unknown demo data set {name!r}; choose one of: {', '.join(DEMOS)}")
-    from i2i.data.demo_classes import make_classes
-    from i2i.data.demo_photos import make_photos
-    from i2i.data.demo_shapes import make_shapes
-    from i2i.data.demo_stripes import make_stripes
-    from i2i.data.demo_styles import make_styles
+    from i2i.data.demo.classes import make_classes
+    from i2i.data.demo.photos import make_photos
+    from i2i.data.demo.shapes import make_shapes
+    from i2i.data.demo.stripes import make_stripes
+    from i2i.data.demo.styles import make_styles
 
     if name == "photos":
         counts = make_photos(directory)
@@ -94,7 +94,7 @@ def download(
     if name is None or directory is None:
         raise I2IError("give a data set NAME and a DIR to unpack it into "
                        "(`i2i data download --list` names them)")
-    from i2i.download import download_dataset
+    from i2i.hub.download import download_dataset
 
     entry = catalog.dataset(name)
     report = download_dataset(name, directory, force=force, keep_archive=keep_archive)

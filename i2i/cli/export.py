@@ -26,7 +26,7 @@ def export(
     """Export one direction to ONNX (RGB in [0, 1] in and out), checked against PyTorch. MUNIT/FUNIT
     models get a style/class code input and their encoder as a second file, OUT.style_encoder.onnx or
     OUT.class_encoder.onnx. With --quantize int8, an int8 copy OUT.int8.onnx as well."""
-    from i2i.export import export_onnx
+    from i2i.export.onnx import export_onnx
 
     report = export_onnx(model, out, to=to, opset=opset, quantize=quantize, calibration=calibration)
     sizes = ", ".join(f"{'×'.join(map(str, shape))}: {diff:.1e}" for shape, diff in report.parity)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from i2i.cli import app
 from i2i.errors import I2IError
+from i2i.methods import REGISTRY, describe_methods, method_class
 
 
 @app.command()
 def train(
-    method: str = typer.Argument(..., help="Method to train: pix2pix (paired), cyclegan or munit (unpaired; munit "
-                                           "multimodal), funit (few-shot, one folder per class) or srgan "
-                                           "(super-resolution from a folder of HR images)."),
+    method: str = typer.Argument(..., help=f"Method to train: {describe_methods()}."),
     data: Path | None = typer.Option(None, help="Data folder (default: the recipe's data.root, 'data')."),
     domains: tuple[str, str] | None = typer.Option(None, help="Unpaired methods: the two domains' folder "
                                                         "names under --data, e.g. --domains horse zebra."),
@@ -35,57 +36,15 @@ def train(
                                                    "training time: seconds, or with a unit, e.g. 90m, 2h, 45s."),
 ) -> None:
     """Train a translation model; writes checkpoints, samples and metrics.csv into the run directory."""
-    from i2i.config import from_dict, load_preset, nest, override, parse_sets, to_json
-    from i2i.methods import METHODS
-
-    if method not in METHODS:
-        raise I2IError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    method_cls = METHODS[method]
-
+    from i2i.config import to_json
+    if method not in REGISTRY:
+        raise I2IError(f"unknown method {method!r}; choose one of: {', '.join(REGISTRY)}")
+    method_cls = method_class(method)
+    flags = RecipeFlags(data, domains, scale, recipe, set_, steps, batch_size, image_size, device, seed)
     if resume:
-        if out is None:
-            raise I2IError("--resume needs --out RUN_DIR (the run to continue)")
-        extra = [name for name, value in (("--data", data), ("--domains", domains), ("--scale", scale),
-                                          ("--recipe", recipe),
-                                          ("--batch-size", batch_size),
-                                          ("--image-size", image_size), ("--seed", seed)) if value is not None]
-        if extra or set_:
-            raise I2IError(f"--resume continues with the run's own recipe.json; drop {', '.join(extra + ['--set'] * bool(set_))}")
-        recipe_path = out / "recipe.json"
-        if not recipe_path.is_file() or not (out / "state.pt").is_file():
-            raise I2IError(f"{out} is not a resumable run (needs recipe.json and state.pt)")
-        saved = json.loads(recipe_path.read_text())
-        if saved.get("method") != method:
-            raise I2IError(f"{out} is a {saved.get('method')} run, not {method}")
-        resolved = from_dict(method_cls.Recipe, _upgrade(saved))
-        changes = {"steps": steps} if steps is not None else {}
-        if device is not None:
-            changes["device"] = device
-        resolved = override(resolved, changes)
+        resolved = _resumed_recipe(method, method_cls, out, flags)
     else:
-        resolved = method_cls.Recipe()
-        if recipe is not None:
-            preset = load_preset(recipe)
-            preset_method = preset.pop("method", method)
-            if preset_method != method:
-                raise I2IError(f"{recipe} is a {preset_method} recipe, not {method}")
-            resolved = override(resolved, preset)
-        flags = {"steps": steps, "batch_size": batch_size, "image_size": image_size, "device": device, "seed": seed}
-        changes = {key: value for key, value in flags.items() if value is not None}
-        if data is not None:
-            changes["data"] = {"root": str(data)}
-        if domains is not None:
-            if method_cls.data_kind != "unpaired":
-                raise I2IError(f"--domains is for unpaired methods; {method} reads paired A/B data "
-                               f"(choose the direction with --set data.direction=BtoA)")
-            changes.setdefault("data", {})["domains"] = list(domains)
-        if scale is not None:
-            if not hasattr(resolved, "scale"):
-                raise I2IError(f"--scale is for super-resolution (srgan); {method} keeps the image size")
-            changes["scale"] = scale
-        resolved = override(resolved, changes)
-        resolved = override(resolved, parse_sets(set_))
-        resolved = override(resolved, nest({"method": method}))
+        resolved = _new_recipe(method, method_cls, flags)
 
     instance = method_cls(resolved)
     resolved = instance.recipe  # with derived settings filled in (e.g. the U-Net depth)
@@ -99,13 +58,90 @@ def train(
         out = Path("runs") / f"{method}-{Path(resolved.data.root).name or 'data'}-{stamp}"
     if not resume and (out / "state.pt").exists():
         raise I2IError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    _fit(instance, out, resume, resolved.steps, parse_duration(max_time) if max_time is not None else None)
 
+
+@dataclass(frozen=True)
+class RecipeFlags:
+    """The command's recipe options as given (None: not given)."""
+
+    data: Path | None
+    domains: tuple[str, str] | None
+    scale: int | None
+    recipe: Path | None
+    set_: list[str]
+    steps: int | None
+    batch_size: int | None
+    image_size: int | None
+    device: str | None
+    seed: int | None
+
+
+def _resumed_recipe(method: str, method_cls: type, out: Path | None, flags: RecipeFlags) -> Any:
+    """--resume: the run's own recipe.json, with only --steps and --device allowed to change."""
+    from i2i.config import from_dict, override
+
+    if out is None:
+        raise I2IError("--resume needs --out RUN_DIR (the run to continue)")
+    given = (("--data", flags.data), ("--domains", flags.domains), ("--scale", flags.scale),
+             ("--recipe", flags.recipe), ("--batch-size", flags.batch_size),
+             ("--image-size", flags.image_size), ("--seed", flags.seed))
+    extra = [name for name, value in given if value is not None] + ["--set"] * bool(flags.set_)
+    if extra:
+        raise I2IError(f"--resume continues with the run's own recipe.json; drop {', '.join(extra)}")
+    recipe_path = out / "recipe.json"
+    if not recipe_path.is_file() or not (out / "state.pt").is_file():
+        raise I2IError(f"{out} is not a resumable run (needs recipe.json and state.pt)")
+    saved = json.loads(recipe_path.read_text())
+    if saved.get("method") != method:
+        raise I2IError(f"{out} is a {saved.get('method')} run, not {method}")
+    resolved = from_dict(method_cls.Recipe, _upgrade(saved))
+    changes = {"steps": flags.steps} if flags.steps is not None else {}
+    if flags.device is not None:
+        changes["device"] = flags.device
+    return override(resolved, changes)
+
+
+def _new_recipe(method: str, method_cls: type, flags: RecipeFlags) -> Any:
+    """A new run's recipe: the method's defaults → --recipe preset → flags → --set."""
+    from i2i.config import load_preset, nest, override, parse_sets
+    from i2i.data.kinds import DataKind
+
+    resolved = method_cls.Recipe()
+    if flags.recipe is not None:
+        preset = load_preset(flags.recipe)
+        preset_method = preset.pop("method", method)
+        if preset_method != method:
+            raise I2IError(f"{flags.recipe} is a {preset_method} recipe, not {method}")
+        resolved = override(resolved, preset)
+    given = {"steps": flags.steps, "batch_size": flags.batch_size, "image_size": flags.image_size,
+             "device": flags.device, "seed": flags.seed}
+    changes = {key: value for key, value in given.items() if value is not None}
+    if flags.data is not None:
+        changes["data"] = {"root": str(flags.data)}
+    if flags.domains is not None:
+        if method_cls.data_kind != DataKind.UNPAIRED:
+            raise I2IError(f"--domains is for unpaired methods; {method} reads paired A/B data "
+                           f"(choose the direction with --set data.direction=BtoA)")
+        changes.setdefault("data", {})["domains"] = list(flags.domains)
+    if flags.scale is not None:
+        if not hasattr(resolved, "scale"):
+            raise I2IError(f"--scale is for super-resolution (srgan); {method} keeps the image size")
+        changes["scale"] = flags.scale
+    resolved = override(resolved, changes)
+    resolved = override(resolved, parse_sets(flags.set_))
+    return override(resolved, nest({"method": method}))
+
+
+def _fit(instance: Any, out: Path, resume: bool, steps: int, max_time: float | None) -> None:
+    """Train (or continue) the run in `out` and report the last checkpoint; exit status 130 when
+    interrupted (a --max-time stop is planned: status 0)."""
     from i2i.train.trainer import Trainer
 
-    trainer = Trainer(instance, out, max_time=parse_duration(max_time) if max_time is not None else None)
+    trainer = Trainer(instance, out, max_time=max_time)
     if resume:
         trainer.resume()
-        if trainer.step >= resolved.steps:
+        if trainer.step >= steps:
             raise I2IError(f"{out} already finished {trainer.step} steps; pass a larger --steps to train on")
     finished = trainer.fit()
     trainer.dist.close()

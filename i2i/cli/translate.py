@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from i2i.cli import app
+
+if TYPE_CHECKING:  # the library is imported inside the command: `i2i --help` stays light
+    from i2i.inference.run import TranslationPlan, TranslationResult
 
 
 @app.command()
@@ -48,54 +58,41 @@ def translate(
 
     Under `torchrun --nproc-per-node N -m i2i translate …` each rank translates a disjoint slice of the
     inputs (RANK, WORLD_SIZE) and prints its own summary line."""
-    from i2i.errors import I2IError
-    from i2i.tiling import TileSpec
-    from i2i.translate import (Shard, check_output_flags, collect_jobs, conditioned_variants, load_backend,
-                               prepare_outputs, translate_files, uses_image_statistics)
+    from i2i.inference.run import plan_translation
 
-    check_output_flags(overwrite, skip_existing)
-    try:
-        spec = TileSpec(tile, tile_pad, tile_feather) if tile is not None else None
-    except ValueError as error:
-        raise I2IError(f"--tile: {error}") from None
-    shard = Shard.from_environment()
-    jobs = shard.take(collect_jobs(inputs, out))
-    runner = load_backend(model, backend, to, device, precision, shard.local_rank)
-    # Every variant's outputs are checked (and, with --skip-existing, filtered) before the first is written.
-    plans = [(variant, *prepare_outputs(variant_jobs, overwrite=overwrite, skip_existing=skip_existing))
-             for variant, variant_jobs in conditioned_variants(runner, jobs, style, num_styles, seed, class_images)]
-    total = sum(len(todo) for _, todo, _ in plans)
-    skipped = sum(len(done) for _, _, done in plans)
-    if spec is not None and uses_image_statistics(runner):
+    plan = plan_translation(model, inputs, out, to=to, backend=backend, device=device, precision=precision,
+                            overwrite=overwrite, skip_existing=skip_existing, batch_size=batch_size,
+                            workers=workers, tile=tile, tile_pad=tile_pad, tile_feather=tile_feather,
+                            style=style, num_styles=num_styles, seed=seed, class_images=class_images)
+    if plan.tiles_normalised_separately:
         typer.echo("warning: this model normalises with per-image statistics (InstanceNorm), so tiles are "
                    "normalised separately: tiled outputs differ slightly from whole-image ones "
                    "(the cross-fade hides the seams)", err=True)
+    result = _run_with_progress(plan)
+    for reason in result.failed:
+        typer.echo(f"error: {reason}", err=True)
+    written, seconds = result.written, result.seconds
+    typer.echo(f"{plan.shard.label}translated {written} of {plan.total + plan.skipped} images "
+               f"({plan.skipped} skipped as existing, {len(result.failed)} failed) in {seconds:.1f} s, "
+               f"{written / max(seconds, 1e-9):.1f} images/s, with {plan.backend.description} → {out}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _run_with_progress(plan: TranslationPlan) -> TranslationResult:
+    """Run the plan under a rich progress bar (images done, images/s, ETA) on stderr: shown on a terminal,
+    and under torchrun by rank 0 only."""
     console = Console(stderr=True)
-    progress = Progress(TextColumn(f"[bold]{shard.label}{runner.direction}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                        TimeRemainingColumn(), console=console,
-                        disable=not console.is_terminal or shard.rank != 0)  # one bar per terminal
-    started = time.perf_counter()
+    progress = Progress(TextColumn(f"[bold]{plan.shard.label}{plan.backend.direction}"), BarColumn(),
+                        MofNCompleteColumn(), TextColumn("{task.fields[speed]}"), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                        disable=not console.is_terminal or plan.shard.rank != 0)  # one bar per terminal
     with progress:
-        task = progress.add_task("translate", total=total, speed="")
+        task = progress.add_task("translate", total=plan.total, speed="")
 
         def advance(count: int) -> None:
             progress.advance(task, count)
             elapsed = progress.tasks[0].elapsed or 1e-9
             progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} images/s")
 
-        written, failed = 0, []
-        for variant, todo, _ in plans:
-            # Already checked above: pass overwrite so the library does not check again.
-            report = translate_files(variant, todo, batch_size=batch_size, overwrite=True, workers=workers,
-                                     tile=spec, on_progress=advance)
-            written += len(report.written)
-            failed += [reason for _, reason in report.failed if reason not in failed]
-    seconds = time.perf_counter() - started
-    for reason in failed:
-        typer.echo(f"error: {reason}", err=True)
-    typer.echo(f"{shard.label}translated {written} of {total + skipped} images ({skipped} skipped as existing, "
-               f"{len(failed)} failed) in {seconds:.1f} s, {written / max(seconds, 1e-9):.1f} images/s, "
-               f"with {runner.description} → {out}")
-    if failed:
-        raise typer.Exit(1)
+        return plan.run(on_progress=advance)

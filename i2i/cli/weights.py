@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from i2i import catalog
 from i2i.errors import I2IError
+from i2i.hub import catalog
 
 app = typer.Typer(help="Download and import official pretrained weights as i2i checkpoints.",
                   no_args_is_help=True)
@@ -26,7 +26,7 @@ def import_(
                                                              "(munit: the file's a and b; not funit)."),
 ) -> None:
     """Convert a pretrained generator into an i2i checkpoint for translate, export and eval."""
-    from i2i.weights_import import import_weights
+    from i2i.importers.dispatch import import_weights
 
     report = import_weights(source, file, out, domains=domains)
     typer.echo(f"imported {file} → {report.path} ({report.method}, {report.architecture}, "
@@ -73,13 +73,13 @@ def download(
     if import_to is not None and import_to.suffix.lower() != ".safetensors":
         # Checked before a download of up to 218 MB, not after.
         raise I2IError(f"--import-to must name a .safetensors file, got {import_to}")
-    from i2i.download import download_pretrained
+    from i2i.hub.download import download_pretrained
 
     path = download_pretrained(name, out)
     typer.echo(f"{name}: {path}")
     if import_to is None:
         return
-    from i2i.weights_import import import_weights
+    from i2i.importers.dispatch import import_weights
 
     report = import_weights("junyanz", path, import_to, domains=entry.domains)
     typer.echo(f"imported {path} → {report.path} ({report.method}, {report.architecture}, "

@@ -22,17 +22,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from i2i.data.paired import resize_crop_flip, to_tensor
+from i2i.data.paired import read_rgb, resize_crop_flip, to_tensor
 from i2i.errors import I2IError
-from i2i.images import ImageReadError, is_image_file, read_image
+from i2i.images import images_under, is_image_file
 from i2i.preprocess import Preprocess
 
 # Sibling folders of the class folders in a flat `ROOT/<class>` layout that hold other splits.
 _SPLIT_FOLDERS = ("train", "test", "unseen", "val")
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))
 
 
 def _split_folders(root: Path, split: str) -> list[Path]:
@@ -66,7 +62,7 @@ def find_class_folders(root: str | Path, split: str) -> dict[str, list[Path]]:
     folders = sorted(p for p in base.iterdir() if p.is_dir())
     if base == root:  # flat layout: the other splits' folders are not classes
         folders = [p for p in folders if p.name not in _SPLIT_FOLDERS]
-    classes = {p.name: files for p in folders if (files := _images_in(p))}
+    classes = {p.name: files for p in folders if (files := images_under(p))}
     if not classes:
         raise I2IError(f"no {split} classes in {root}: looked for {looked}, but no sub-folder of {base} "
                        f"holds images; {root} holds: {present}")
@@ -99,10 +95,7 @@ class ClassImages(Dataset):
         return len(self.files)
 
     def _load(self, path: Path, seed: int) -> Tensor:
-        try:
-            image = read_image(path)[0]
-        except ImageReadError as error:
-            raise I2IError(str(error)) from None
+        image = read_rgb(path)
         self.transform.set_random_seed(seed)
         return to_tensor(np.clip(self.transform(image=image)["image"], 0, 1), self.preprocess)
 

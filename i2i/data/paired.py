@@ -24,19 +24,15 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from i2i.errors import I2IError
-from i2i.images import ImageReadError, is_image_file, read_image
+from i2i.images import ImageReadError, images_under, read_image
 from i2i.preprocess import Preprocess
 
 SPLITS = ("train", "val", "test")
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p)) if folder.is_dir() else []
-
-
 def _match_by_name(folder_a: Path, folder_b: Path) -> list[tuple[Path, Path | None]]:
-    files_a = {p.relative_to(folder_a).with_suffix(""): p for p in _images_in(folder_a)}
-    files_b = {p.relative_to(folder_b).with_suffix(""): p for p in _images_in(folder_b)}
+    files_a = {p.relative_to(folder_a).with_suffix(""): p for p in images_under(folder_a)}
+    files_b = {p.relative_to(folder_b).with_suffix(""): p for p in images_under(folder_b)}
     only_a = sorted(set(files_a) - set(files_b))
     only_b = sorted(set(files_b) - set(files_a))
     if only_a or only_b:
@@ -58,13 +54,13 @@ def find_pairs(root: str | Path, split: str, layout: str = "auto") -> tuple[str,
         if split == "train":
             candidates.append((root / "A", root / "B"))
         for folder_a, folder_b in candidates:
-            if _images_in(folder_a) and folder_b.is_dir():
+            if images_under(folder_a) and folder_b.is_dir():
                 if folder_a == root / "A" and any((root / "A" / s).is_dir() for s in SPLITS):
                     continue  # ROOT/A/<split> exists: ROOT/A is not a flat folder of pairs
                 return "folders", _match_by_name(folder_a, folder_b)
     if layout in ("auto", "aligned"):
         folder = root / split
-        files = sorted(p for p in folder.glob("*") if p.is_file() and is_image_file(p)) if folder.is_dir() else []
+        files = images_under(folder, recursive=False)
         if files:
             return "aligned", [(path, None) for path in files]
     found = sorted(str(p.relative_to(root)) for p in root.iterdir())[:12]
@@ -86,14 +82,20 @@ def resize_crop_flip(size: int, augment: bool, load_size: int | None = None, fli
     return steps
 
 
-def read_pair(a_path: Path, b_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """Both images of a pair as float RGB in [0, 1]; an aligned file is split at half its width."""
+def read_rgb(path: Path) -> np.ndarray:
+    """A training or held-out image as float RGB in [0, 1]; an unreadable file is one I2IError naming it
+    (a bad data set is the user's to fix, as a bad option is)."""
     try:
-        image_a = read_image(a_path)[0]
-        if b_path is not None:
-            return image_a, read_image(b_path)[0]
+        return read_image(path)[0]
     except ImageReadError as error:
         raise I2IError(str(error)) from None
+
+
+def read_pair(a_path: Path, b_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Both images of a pair as float RGB in [0, 1]; an aligned file is split at half its width."""
+    image_a = read_rgb(a_path)
+    if b_path is not None:
+        return image_a, read_rgb(b_path)
     width = image_a.shape[1]
     if width % 2:
         raise I2IError(f"{a_path}: aligned pair images hold A|B side by side, so their width must be even "

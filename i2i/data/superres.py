@@ -24,19 +24,14 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from i2i.data.paired import to_tensor
+from i2i.data.paired import read_rgb, to_tensor
 from i2i.errors import I2IError
-from i2i.images import ImageReadError, is_image_file, read_image
+from i2i.images import images_under
 from i2i.preprocess import Preprocess
 
 TRAIN = ("train", "DIV2K_train_HR")
 HELD_OUT = ("test", "val", "valid", "DIV2K_valid_HR")
 CACHE_BYTES = 512 * 2**20  # decoded 8-bit training images kept in memory up to this total
-
-
-def _images_in(folder: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and is_image_file(p) and not any(e in p.parents for e in exclude))
 
 
 def find_hr_files(root: str | Path, split: str, whole_folder_ok: bool = False) -> list[Path]:
@@ -47,15 +42,15 @@ def find_hr_files(root: str | Path, split: str, whole_folder_ok: bool = False) -
     held_out = tuple(root / name for name in HELD_OUT if (root / name).is_dir())
     if split == "train":
         folder = next((root / n for n in TRAIN if (root / n).is_dir()), None)
-        files = _images_in(folder) if folder is not None else _images_in(root, exclude=held_out)
+        files = images_under(folder) if folder is not None else images_under(root, exclude=held_out)
         where = f"{root / 'train'} or {root}"
     else:
         names = (split,) + tuple(n for n in HELD_OUT if n != split)
         folder = next((root / n for n in names if (root / n).is_dir()), None)
-        files = _images_in(folder) if folder is not None else []
+        files = images_under(folder) if folder is not None else []
         where = " or ".join(str(root / n) for n in names)
         if folder is None and whole_folder_ok:
-            files, where = _images_in(root), str(root)
+            files, where = images_under(root), str(root)
     if not files:
         raise I2IError(f"no HR images for split {split!r} in {where}")
     return files
@@ -129,10 +124,7 @@ class SuperResImages(Dataset):
     def _hr(self, index: int) -> np.ndarray:
         if index in self._cache:
             return self._cache[index]
-        try:
-            image = to_uint8(read_image(self.files[index])[0])
-        except ImageReadError as error:
-            raise I2IError(str(error)) from None
+        image = to_uint8(read_rgb(self.files[index]))
         if self._cached_bytes + image.nbytes <= CACHE_BYTES:  # small sets decode once
             self._cache[index] = image
             self._cached_bytes += image.nbytes
@@ -163,10 +155,7 @@ def held_out_sr_pairs(root: str | Path, split: str, scale: int,
     """(LR input, HR ground truth, name) in [0, 1] float32 for every held-out image, whole (modcropped)."""
     pairs = []
     for path in find_hr_files(root, split, whole_folder_ok=True)[:limit]:
-        try:
-            hr = modcrop(to_uint8(read_image(path)[0]), scale)
-        except ImageReadError as error:
-            raise I2IError(str(error)) from None
+        hr = modcrop(to_uint8(read_rgb(path)), scale)
         if min(hr.shape[:2]) < scale:
             raise I2IError(f"{path}: smaller than the scale {scale}")
         pairs.append((make_lr(hr, scale).astype(np.float32) / 255.0, hr.astype(np.float32) / 255.0, path.stem))

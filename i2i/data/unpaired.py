@@ -24,14 +24,10 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from i2i.data.paired import SPLITS, find_pairs, read_pair, resize_crop_flip, to_tensor
+from i2i.data.paired import SPLITS, find_pairs, read_pair, read_rgb, resize_crop_flip, to_tensor
 from i2i.errors import I2IError
-from i2i.images import ImageReadError, is_image_file, read_image
+from i2i.images import images_under
 from i2i.preprocess import Preprocess
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p)) if folder.is_dir() else []
 
 
 def domain_names(domains: Sequence[str]) -> list[str]:
@@ -61,7 +57,7 @@ def find_domain_files(root: str | Path, domains: Sequence[str], split: str) -> d
     found: dict[str, list[Path]] = {}
     for name, letter in zip(domain_names(domains), "AB"):
         candidates = domain_candidates(root, name, letter, split)
-        files = next((f for f in map(_images_in, candidates) if f), [])
+        files = next((f for f in map(images_under, candidates) if f), [])
         if not files:
             present = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())[:16]
             looked = ", ".join(str(c.relative_to(root)) + "/" for c in candidates)
@@ -98,13 +94,7 @@ class UnpairedImages(Dataset):
         return max(len(self.files_a), len(self.files_b))
 
     def _load(self, path: Path, seed: int, half: int = 0) -> Tensor:
-        if self.aligned:
-            image = read_pair(path, None)[half]
-        else:
-            try:
-                image = read_image(path)[0]
-            except ImageReadError as error:
-                raise I2IError(str(error)) from None
+        image = read_pair(path, None)[half] if self.aligned else read_rgb(path)
         self.transform.set_random_seed(seed)
         return to_tensor(np.clip(self.transform(image=image)["image"], 0, 1), self.preprocess)
 

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from i2i.adversarial import Adversary, GanConfig
+from i2i.data.config import DataConfig
+from i2i.data.kinds import DataKind
+from i2i.errors import I2IError
+from i2i.losses.adversarial import Adversary, GanConfig
 from i2i.preprocess import Preprocess
-
-
-@dataclass
-class DataConfig:
-    root: str = "data"                  # data folder (layouts: see i2i.data)
-    layout: str = "auto"                # paired: auto | aligned (A|B side by side) | folders (A/ and B/); unpaired: auto | aligned (A|B files split into two domains)
-    direction: str = "AtoB"             # paired: AtoB or BtoA
-    domains: list[str] = field(default_factory=list)  # unpaired: the two domains' folder names ([] = A, B)
-    load_size: int | None = None        # resize side before the random crop; None → image_size × 286/256
-    flip: bool = True                   # random horizontal flip (same for both images of a pair)
-    num_workers: int = 0                # DataLoader worker processes (0 = decode in the training process)
-    repeat: int = 1                     # super-resolution: random crops of each image per epoch (few large photos)
 
 
 @dataclass
@@ -81,7 +72,7 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    gan: GanConfig = field(default_factory=GanConfig)  # objective, D regularisers, augmentation (i2i.adversarial)
+    gan: GanConfig = field(default_factory=GanConfig)  # objective, D regularisers, augmentation (i2i.losses.adversarial)
     loss_weights: dict[str, float] = field(default_factory=dict)
     ema_decay: float = 0.0              # EMA of generator weights for checkpoints (0 disables)
     precision: str = "fp32"             # fp32 | bf16 | fp16: autocast for the forward passes (fp16: CUDA only,
@@ -109,7 +100,7 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
     """
 
     Recipe: ClassVar[type[Recipe]]
-    data_kind: ClassVar[str]
+    data_kind: ClassVar[DataKind]
     generators: nn.ModuleDict
     discriminators: nn.ModuleDict
 
@@ -121,6 +112,7 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         # The objective, what D sees and its regularisers, shared by every method (recipe.gan).
         self.adversary = Adversary(recipe.gan, recipe.steps, recipe.batch_size)
         self._step = 0
+        self.check_loss_weights()
 
     @abc.abstractmethod
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
@@ -156,6 +148,26 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
     def step(self, value: int) -> None:
         self._step = value
         self.adversary.step = value
+
+    @classmethod
+    def loss_terms(cls) -> list[str]:
+        """The loss terms this method can return, which are the keys of its paper defaults' `loss_weights`."""
+        default = next(f for f in fields(cls.Recipe) if f.name == "loss_weights").default_factory()
+        return sorted(default)
+
+    def check_loss_weights(self) -> None:
+        """A weight naming no loss term of the method (a misspelt `--set loss_weights.l1x=5`) would
+        silently do nothing, so it is an error that names it."""
+        terms = self.loss_terms()
+        unknown = [name for name in self.recipe.loss_weights if name not in terms]
+        if unknown:
+            raise I2IError(f"loss_weights.{unknown[0]}: {self.recipe.method or type(self).__name__} has no loss term "
+                           f"{unknown[0]!r}; its terms are {', '.join(terms)}")
+
+    def uses_term(self, name: str) -> bool:
+        """Whether the optional loss term `name` is computed at all: a weight of 0 skips it. (The weight
+        itself is applied by the trainer only.)"""
+        return self.recipe.loss_weights.get(name, 0.0) != 0.0
 
     def weights_for(self, losses: dict[str, Tensor]) -> dict[str, float]:
         """The weight of each named loss: a regulariser's from `recipe.gan` (R1 γ·interval, WGAN-GP λ),

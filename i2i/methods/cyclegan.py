@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.adversarial import GanConfig
+from i2i.data.kinds import DataKind
 from i2i.data.unpaired import domain_names
 from i2i.errors import I2IError
+from i2i.losses.adversarial import GanConfig
 from i2i.methods.base import Method, Recipe
 from i2i.models import PatchGAN, PatchGANConfig, ResNetConfig, ResNetGenerator, check_input_size
 from i2i.nn import NORMS
@@ -58,7 +59,7 @@ class CycleGANRecipe(Recipe):
 
 class CycleGAN(Method):
     Recipe = CycleGANRecipe
-    data_kind = "unpaired"
+    data_kind = DataKind.UNPAIRED
 
     def __init__(self, recipe: CycleGANRecipe) -> None:
         super().__init__(recipe)
@@ -89,9 +90,6 @@ class CycleGAN(Method):
         except ValueError as error:
             raise I2IError(str(error)) from None
 
-    def _weight(self, name: str) -> float:
-        return self.recipe.loss_weights.get(name, 0.0)
-
     def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         gen_a2b, gen_b2a = self.generators["gen_a2b"], self.generators["gen_b2a"]
         disc_a, disc_b = self.discriminators["disc_a"], self.discriminators["disc_b"]
@@ -105,9 +103,9 @@ class CycleGAN(Method):
             "cycle_b": F.l1_loss(gen_a2b(fake_a), real_b),
         }
         # Two extra generator passes per step: skipped when their weight is 0 (the paper's main results).
-        if self._weight("identity_a2b"):
+        if self.uses_term("identity_a2b"):
             losses["identity_a2b"] = F.l1_loss(gen_a2b(real_b), real_b)
-        if self._weight("identity_b2a"):
+        if self.uses_term("identity_b2a"):
             losses["identity_b2a"] = F.l1_loss(gen_b2a(real_a), real_a)
         return losses, {"fake_a": fake_a, "fake_b": fake_b}
 

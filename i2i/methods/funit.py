@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.adversarial import GanConfig
+from i2i.data.kinds import DataKind
 from i2i.errors import I2IError
+from i2i.inference.codes import CodeKind
+from i2i.losses.adversarial import GanConfig
 from i2i.methods.base import Method, OptimizerConfig, Recipe, ScheduleConfig
 from i2i.models import FUNITConfig, FUNITGenerator, MultiTaskDiscriminator, MultiTaskDiscriminatorConfig
 from i2i.models.funit import min_discriminator_size
@@ -63,7 +65,7 @@ class FUNITRecipe(Recipe):
 
 class FUNIT(Method):
     Recipe = FUNITRecipe
-    data_kind = "classes"
+    data_kind = DataKind.CLASSES
 
     def __init__(self, recipe: FUNITRecipe) -> None:
         super().__init__(recipe)
@@ -145,7 +147,7 @@ class FUNIT(Method):
                           multiple_of=generator.multiple_of, min_size=generator.min_size)
 
     def header(self) -> dict[str, object]:
-        return {"kind": "class", "code_dim": self.recipe.generator.class_dim, "k_shot": "mean of the K codes",
+        return {"kind": CodeKind.CLASS, "code_dim": self.recipe.generator.class_dim, "k_shot": "mean of the K codes",
                 "training_classes": self.classes}
 
     def sample_columns(self, images: dict[str, Tensor], translate: Callable[..., Tensor]) -> list[Tensor]:

@@ -27,11 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.adversarial import GanConfig
+from i2i.data.kinds import DataKind
 from i2i.data.unpaired import domain_names
 from i2i.errors import I2IError
+from i2i.inference.codes import CodeKind
+from i2i.losses.adversarial import GanConfig
 from i2i.methods.base import Method, OptimizerConfig, Recipe
-from i2i.models import MUNITConfig, MUNITGenerator, MultiScaleDiscriminator, MultiScaleDiscriminatorConfig
+from i2i.models import MultiScaleDiscriminator, MultiScaleDiscriminatorConfig, MUNITConfig, MUNITGenerator
 from i2i.models.munit import min_discriminator_size, random_styles
 from i2i.preprocess import Preprocess
 
@@ -76,7 +78,7 @@ class MUNITRecipe(Recipe):
 
 class MUNIT(Method):
     Recipe = MUNITRecipe
-    data_kind = "unpaired"
+    data_kind = DataKind.UNPAIRED
 
     def __init__(self, recipe: MUNITRecipe) -> None:
         super().__init__(recipe)
@@ -104,15 +106,12 @@ class MUNIT(Method):
             raise I2IError(f"image_size {recipe.image_size} is too small for the discriminator ({recipe.discriminator.num_scales} "
                            f"scales × {recipe.discriminator.n_layers} layers needs {need} px); lower "
                            f"discriminator.num_scales or discriminator.n_layers")
-        if self._weight("perceptual_a") or self._weight("perceptual_b"):
+        if self.uses_term("perceptual_a") or self.uses_term("perceptual_b"):
             self._perceptual_features()  # a missing VGG file stops the run before step 1
-
-    def _weight(self, name: str) -> float:
-        return self.recipe.loss_weights.get(name, 0.0)
 
     def _perceptual_features(self) -> nn.Module:
         if not self._vgg:
-            from i2i.perceptual import VGGFeatures
+            from i2i.losses.perceptual import VGGFeatures
 
             # relu5_3, as the official VGG16 relu5_3 (VGG19 here: the one feature network i2i loads).
             self._vgg.append(VGGFeatures("relu5_3", self.recipe.perceptual_weights))
@@ -152,13 +151,13 @@ class MUNIT(Method):
             "adversarial_b": self.adversary.generator_term(disc_b, x_ab, x_b),
         }
         # Extra decoder/VGG passes only when their weight is non-zero (the edges2shoes defaults skip them).
-        if self._weight("cycle_a"):
+        if self.uses_term("cycle_a"):
             losses["cycle_a"] = F.l1_loss(gen_a.decode(c_a_recon, s_a_prime), x_a)
-        if self._weight("cycle_b"):
+        if self.uses_term("cycle_b"):
             losses["cycle_b"] = F.l1_loss(gen_b.decode(c_b_recon, s_b_prime), x_b)
-        if self._weight("perceptual_a"):
+        if self.uses_term("perceptual_a"):
             losses["perceptual_a"] = self._domain_invariant_perceptual(x_ba, x_b)
-        if self._weight("perceptual_b"):
+        if self.uses_term("perceptual_b"):
             losses["perceptual_b"] = self._domain_invariant_perceptual(x_ab, x_a)
         return losses, {"fake_a": x_ba, "fake_b": x_ab}
 
@@ -189,7 +188,7 @@ class MUNIT(Method):
                           multiple_of=generator.multiple_of, min_size=generator.min_size)
 
     def header(self) -> dict[str, object]:
-        return {"kind": "style", "code_dim": self.recipe.generator.style_dim, "prior": "normal"}
+        return {"kind": CodeKind.STYLE, "code_dim": self.recipe.generator.style_dim, "prior": "normal"}
 
     def sample_columns(self, images: dict[str, Tensor], translate: Callable[..., Tensor]) -> list[Tensor]:
         """real A | A→B in 3 fixed random styles | real B | B→A in 3 fixed random styles."""

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.adversarial import GanConfig
+from i2i.data.kinds import DataKind
 from i2i.errors import I2IError
+from i2i.losses.adversarial import GanConfig
 from i2i.methods.base import Method, Recipe
 from i2i.models import PatchGAN, PatchGANConfig, UNetConfig, UNetGenerator, check_input_size
 from i2i.nn import NORMS
@@ -47,7 +48,7 @@ class Pix2PixRecipe(Recipe):
 
 class Pix2Pix(Method):
     Recipe = Pix2PixRecipe
-    data_kind = "paired"
+    data_kind = DataKind.PAIRED
 
     def __init__(self, recipe: Pix2PixRecipe) -> None:
         recipe = self.resolve(recipe)

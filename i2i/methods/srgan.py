@@ -12,7 +12,7 @@ the switch step is written to metrics.csv's rows and the checkpoint header. Pape
 96 px HR crops; LR made by bicubic ÷4 (see `i2i.data.superres` for the exact resize).
 
 ESRGAN (recipes/esrgan-x4-div2k.toml): RRDB generator, relativistic average discriminator
-(`gan.objective = "ragan"`, i2i.losses), perceptual loss on conv5_4 before the activation with L1,
+(`gan.objective = "ragan"`, i2i.losses.objectives), perceptual loss on conv5_4 before the activation with L1,
 L1 pixel term 10⁻², adversarial 5·10⁻³.
 
 Network range: LR and HR are both normalised to [−1, 1] (the project-wide contract); the paper feeds
@@ -24,14 +24,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from i2i.adversarial import GanConfig
+from i2i.data.kinds import DataKind
 from i2i.errors import I2IError
+from i2i.losses.adversarial import GanConfig
 from i2i.methods.base import InferenceConfig, Method, OptimizerConfig, Recipe, ScheduleConfig
-from i2i.models import RRDBNet, RRDBNetConfig, SRDiscriminator, SRDiscriminatorConfig, SRResNet, SRResNetConfig
+from i2i.models import (
+    RRDBNet,
+    RRDBNetConfig,
+    SRDiscriminator,
+    SRDiscriminatorConfig,
+    SRResNet,
+    SRResNetConfig,
+)
 from i2i.preprocess import Preprocess
 
 STAGES = ("srresnet", "srgan", "both")
@@ -81,7 +88,7 @@ class SRGANRecipe(Recipe):
 
 class SRGAN(Method):
     Recipe = SRGANRecipe
-    data_kind = "superres"
+    data_kind = DataKind.SUPERRES
 
     def __init__(self, recipe: SRGANRecipe) -> None:
         super().__init__(recipe)
@@ -126,7 +133,7 @@ class SRGAN(Method):
 
     def perceptual_loss(self) -> nn.Module:
         if self._perceptual is None:
-            from i2i.perceptual import PerceptualLoss
+            from i2i.losses.perceptual import PerceptualLoss
 
             config = self.recipe.perceptual
             # Not a registered submodule: the frozen VGG stays out of checkpoints and optimisers.
@@ -172,11 +179,10 @@ class SRGAN(Method):
         sr = self.generators["generator"](lr)
         if not self.in_stage2():
             return {"pixel": self._pixel(sr, hr)}, {"sr": sr}
-        weights = self.recipe.loss_weights
         disc = self.discriminators["discriminator"]
         losses = {"content": self.perceptual_loss().to(sr.device)(sr, hr)}
         losses["adversarial"] = self.adversary.generator_term(disc, sr, hr)
-        if weights.get("gan_pixel", 0.0):
+        if self.uses_term("gan_pixel"):
             losses["gan_pixel"] = self._pixel(sr, hr)
         return losses, {"sr": sr}
 

@@ -8,7 +8,12 @@ from typing import Any
 from torch import nn
 
 from i2i.models.funit import FUNITConfig, FUNITGenerator, MultiTaskDiscriminator, MultiTaskDiscriminatorConfig
-from i2i.models.munit import MUNITConfig, MUNITGenerator, MultiScaleDiscriminator, MultiScaleDiscriminatorConfig
+from i2i.models.munit import (
+    MultiScaleDiscriminator,
+    MultiScaleDiscriminatorConfig,
+    MUNITConfig,
+    MUNITGenerator,
+)
 from i2i.models.patchgan import PatchGAN, PatchGANConfig, check_input_size
 from i2i.models.resnet import ResNetConfig, ResNetGenerator
 from i2i.models.rrdb import RRDBNet, RRDBNetConfig

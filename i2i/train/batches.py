@@ -1,4 +1,5 @@
-"""Batches as a pure function of (seed, step): what makes `--resume` continue exactly.
+"""Batches as a pure function of (seed, step): what makes `--resume` continue exactly; and their
+split into micro-batches for gradient accumulation.
 
 Epoch e visits the dataset in the order `randperm(n)` drawn from a generator seeded by (seed, e);
 step t takes batch t mod (n // batch_size) of epoch t // (n // batch_size) (the last partial batch of
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import Sampler
 
 from i2i.errors import I2IError
@@ -49,3 +51,17 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
             indices = order[offset * self.batch_size:(offset + 1) * self.batch_size].tolist()
             first, count = self.share
             yield [(index, int(seeds[index])) for index in indices[first:first + count]]
+
+
+def micro_batches(batch: dict[str, Tensor], count: int) -> list[dict[str, Tensor]]:
+    """`batch` split along its first dimension into `count` equal micro-batches."""
+    if count == 1:
+        return [batch]
+    size = next(iter(batch.values())).shape[0] // count
+    return [{k: v[i * size:(i + 1) * size] for k, v in batch.items()} for i in range(count)]
+
+
+def accumulate(row: dict[str, float], values: dict[str, float], count: int) -> None:
+    """Add the mean over `count` micro-batches of each value into `row`."""
+    for name, value in values.items():
+        row[name] = row.get(name, 0.0) + value / count

@@ -1,0 +1,182 @@
+"""Jobs → translated files, batched and streamed.
+
+- Any size: each image is reflect-padded to the generator's multiple and the output cropped back —
+  never resized. Images of equal size are batched together.
+- Streaming: a thread pool decodes ahead (bounded), the model runs in the main thread, another pool
+  encodes and writes (atomically). Memory holds at most a few batches whatever the number of files.
+- Bad files: each is named once, the rest are still written; the caller exits with status 1.
+- With a `TileSpec`, images larger than one tile window are translated tile by tile (`tiling.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from i2i.images import ImageInfo, ImageReadError, output_bits, read_image, resize_plane, write_image
+from i2i.inference.backend import Backend
+from i2i.inference.jobs import Job, prepare_outputs
+from i2i.inference.tiling import TileSpec, translate_tiled
+from i2i.preprocess import from_batch, pad_to_multiple, to_batch
+
+
+@dataclass
+class Report:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)        # outputs that existed (skip_existing)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Decoded:
+    job: Job
+    rgb: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    info: ImageInfo | None = None
+    error: str | None = None
+
+
+def _decode(job: Job) -> _Decoded:
+    try:
+        rgb, alpha, info = read_image(job.source)
+        return _Decoded(job, rgb, alpha, info)
+    except ImageReadError as error:
+        return _Decoded(job, error=str(error))
+    except MemoryError:
+        return _Decoded(job, error=f"{job.source}: too large to decode in memory")
+    except Exception as error:  # a Pillow plugin's own exception on a mangled file must not end the whole run
+        return _Decoded(job, error=f"{job.source}: cannot decode ({type(error).__name__}: {error})")
+
+
+def _batches(decoded: Iterator[_Decoded], batch_size: int, report: Report,
+             tiled: Callable[[_Decoded], bool]) -> Iterator[list[_Decoded]]:
+    """Group consecutive images of the same size; a size change or a full batch flushes. An image
+    that is translated in tiles is a batch of its own (its tiles are batched inside)."""
+    pending: list[_Decoded] = []
+    for item in decoded:
+        if item.error is not None:
+            report.failed.append((item.job.source, item.error))
+            continue
+        if pending and (tiled(item) or item.rgb.shape != pending[0].rgb.shape or len(pending) == batch_size):
+            yield pending
+            pending = []
+        pending.append(item)
+        if tiled(item):
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def _output_options(item: _Decoded, scale: int, height: int, width: int) -> dict[str, Any]:
+    """What the output keeps of its input: alpha (resized with the image), 16 bits, and — for
+    super-resolution only — grey (a translation model may colour a grey input: edges → shoes)."""
+    info, alpha = item.info, item.alpha
+    if alpha is not None and scale != 1:
+        alpha = resize_plane(alpha, width * scale, height * scale)
+    bits = output_bits(info)
+    return {"alpha": alpha, "bits": bits, "grayscale": bool(scale > 1 and info is not None and info.grayscale)}
+
+
+_TOO_LARGE = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc", "failed to allocate")
+
+
+def _run_whole(backend: Backend, batch: list[_Decoded], multiple: int, min_size: int) -> list[np.ndarray]:
+    inputs = to_batch([pad_to_multiple(item.rgb, multiple, min_size) for item in batch])
+    try:
+        return from_batch(backend.run(inputs))
+    except (MemoryError, RuntimeError) as error:  # torch and onnxruntime report allocation failures so
+        text = str(error).lower()
+        if not isinstance(error, MemoryError) and not any(marker in text for marker in _TOO_LARGE):
+            raise
+        height, width = batch[0].rgb.shape[:2]
+        raise _TooLarge(f"{width}×{height} is too large to translate whole in this memory"
+                        f"{f' (batch of {len(batch)})' if len(batch) > 1 else ''}; use --tile 512 "
+                        f"(or a smaller tile), or --batch-size 1") from None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def lookahead(batch_size: int) -> int:
+    """How many images are decoded ahead of the model, and how many outputs may wait to be written:
+    at most lookahead + 2·batch_size decoded images are alive at once, whatever the number of files."""
+    return max(2 * batch_size, 4)
+
+
+def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, overwrite: bool = False,
+                    skip_existing: bool = False, workers: int = 2, tile: TileSpec | None = None,
+                    on_progress: Callable[[int], None] | None = None) -> Report:
+    """Run `backend` over `jobs`, writing each output atomically. Never raises for a bad input file.
+
+    An existing output is an I2IError unless `overwrite` (replace it) or `skip_existing` (leave it,
+    listed in `Report.skipped`). With `tile`, images larger than one tile window are translated tile
+    by tile (`i2i.inference.tiling`); smaller ones whole, as without it. `on_progress(n)` is called as n more
+    images are written or failed."""
+    jobs, skipped = prepare_outputs(jobs, overwrite=overwrite, skip_existing=skip_existing)
+    report = Report(skipped=[job.target for job in skipped])
+    multiple, min_size, scale = backend.preprocess.multiple_of, backend.preprocess.min_size, backend.preprocess.scale
+    ahead = lookahead(batch_size)
+    window = tile.window(multiple, min_size) if tile is not None else 0
+
+    def tiled(item: _Decoded) -> bool:
+        return tile is not None and max(item.rgb.shape[:2]) > window
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as decoder, \
+            ThreadPoolExecutor(workers, thread_name_prefix="encode") as encoder:
+        writes: list[tuple[Job, Future]] = []
+
+        def decoded_stream() -> Iterator[_Decoded]:
+            queue: list[Future] = []
+            for job in jobs:
+                queue.append(decoder.submit(_decode, job))
+                if len(queue) >= ahead:
+                    yield queue.pop(0).result()
+            for future in queue:
+                yield future.result()
+
+        for batch in _batches(decoded_stream(), batch_size, report, tiled):
+            height, width = batch[0].rgb.shape[:2]
+            try:
+                if tiled(batch[0]):
+                    item = batch[0]
+                    bits = output_bits(item.info)
+                    # One window per forward pass: bounded memory is what tiling is for (an SR network's
+                    # activations at the output size dominate: ~1 GB for a 256-px tile at ×4).
+                    outputs = [translate_tiled(backend.run, item.rgb, tile, scale=scale, multiple_of=multiple,
+                                               min_size=min_size, batch_size=1,
+                                               dtype=np.uint16 if bits == 16 else np.uint8)]
+                    item.rgb = None  # the input is no longer needed: free it before encoding
+                else:
+                    outputs = _run_whole(backend, batch, multiple, min_size)
+            except _TooLarge as error:
+                report.failed += [(item.job.source, f"{item.job.source}: {error}") for item in batch]
+                continue
+            for item, output in zip(batch, outputs, strict=True):
+                output = output[: height * scale, : width * scale]
+                options = _output_options(item, scale, height, width)
+                writes.append((item.job, encoder.submit(write_image, item.job.target, output, **options)))
+            # Bound memory: wait for writes older than a few batches before decoding further.
+            while len(writes) > ahead:
+                _finish_write(*writes.pop(0), report, on_progress)
+        for job, future in writes:
+            _finish_write(job, future, report, on_progress)
+    if on_progress is not None and report.failed:
+        on_progress(len(report.failed))
+    return report
+
+
+def _finish_write(job: Job, future: Future, report: Report, on_progress: Callable[[int], None] | None) -> None:
+    try:
+        future.result()
+        report.written.append(job.target)
+    except OSError as error:
+        report.failed.append((job.source, f"{job.target}: cannot write ({error})"))
+    if on_progress is not None:
+        on_progress(1)

@@ -1,0 +1,104 @@
+"""A whole translation run, as `i2i translate` does it: plan it (inputs → jobs, this rank's shard, the
+backend, the MUNIT/FUNIT variants and their checked outputs), then run it variant by variant.
+
+Never imports torch at module level: translating an .onnx file works where torch cannot be imported
+(the torch backend imports it when it is chosen).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from i2i.errors import I2IError
+from i2i.inference.backend import Backend, load_backend, uses_image_statistics
+from i2i.inference.jobs import Job, check_output_flags, collect_jobs, prepare_outputs
+from i2i.inference.pipeline import translate_files
+from i2i.inference.shard import Shard
+from i2i.inference.tiling import TileSpec
+from i2i.inference.variants import conditioned_variants
+
+
+@dataclass
+class Variant:
+    """One output variant: the backend bound to its code (or the plain one), the jobs to translate and
+    the jobs skipped because their output exists (--skip-existing)."""
+
+    backend: Backend
+    todo: list[Job]
+    skipped: list[Job]
+
+
+@dataclass
+class TranslationResult:
+    written: int
+    failed: list[str]   # one reason per failed input (each named once)
+    seconds: float
+
+
+@dataclass
+class TranslationPlan:
+    """Everything checked and loaded, nothing written yet: `run` translates it."""
+
+    backend: Backend
+    shard: Shard
+    variants: list[Variant]
+    batch_size: int = 4
+    workers: int = 2
+    tile: TileSpec | None = None
+
+    @property
+    def total(self) -> int:
+        """Images to translate, over all variants."""
+        return sum(len(variant.todo) for variant in self.variants)
+
+    @property
+    def skipped(self) -> int:
+        """Images skipped as existing, over all variants."""
+        return sum(len(variant.skipped) for variant in self.variants)
+
+    @property
+    def tiles_normalised_separately(self) -> bool:
+        """Tiling a model that normalises with per-image statistics (InstanceNorm): each tile gets its own,
+        so tiled outputs differ slightly from whole-image ones."""
+        return self.tile is not None and uses_image_statistics(self.backend)
+
+    def run(self, on_progress: Callable[[int], None] | None = None) -> TranslationResult:
+        """Translate every variant's jobs; `on_progress(count)` as files are written or fail."""
+        started = time.perf_counter()
+        written, failed = 0, []
+        for variant in self.variants:
+            # Already checked by plan_translation: pass overwrite so the library does not check again.
+            report = translate_files(variant.backend, variant.todo, batch_size=self.batch_size,
+                                     overwrite=True, workers=self.workers, tile=self.tile,
+                                     on_progress=on_progress)
+            written += len(report.written)
+            failed += [reason for _, reason in report.failed if reason not in failed]
+        return TranslationResult(written, failed, time.perf_counter() - started)
+
+
+def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, *, to: str | None = None,
+                     backend: str = "auto", device: str = "auto", precision: str = "auto",
+                     overwrite: bool = False, skip_existing: bool = False,
+                     batch_size: int = 4, workers: int = 2,
+                     tile: int | None = None, tile_pad: int = 16, tile_feather: int = 16,
+                     style: str | Path | None = None, num_styles: int | None = None, seed: int = 0,
+                     class_images: str | Path | None = None) -> TranslationPlan:
+    """Check the flags, collect this rank's jobs (RANK, WORLD_SIZE under torchrun), load the backend and
+    bind its MUNIT/FUNIT codes; raises I2IError on a usage error, before anything is written."""
+    check_output_flags(overwrite, skip_existing)
+    try:
+        spec = TileSpec(tile, tile_pad, tile_feather) if tile is not None else None
+    except ValueError as error:
+        raise I2IError(f"--tile: {error}") from None
+    shard = Shard.from_environment()
+    jobs = shard.take(collect_jobs(inputs, out))
+    runner = load_backend(model, backend, to, device, precision, shard.local_rank)
+    # Every variant's outputs are checked (and, with --skip-existing, filtered) before the first is written.
+    variants = [Variant(variant, *prepare_outputs(variant_jobs, overwrite=overwrite,
+                                                  skip_existing=skip_existing))
+                for variant, variant_jobs in conditioned_variants(runner, jobs, style, num_styles, seed,
+                                                                  class_images)]
+    return TranslationPlan(runner, shard, variants, batch_size=batch_size, workers=workers, tile=spec)

@@ -1,0 +1,1 @@
+"""Tests of i2i.data (mirrors the package)."""

@@ -1,0 +1,1 @@
+"""Tests of i2i.export (mirrors the package)."""

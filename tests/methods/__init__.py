@@ -1,0 +1,1 @@
+"""Tests of i2i.methods (mirrors the package)."""

@@ -1,0 +1,1 @@
+"""Tests of i2i.nn (mirrors the package)."""
