@@ -7,6 +7,8 @@ tiny networks on the same tiny data.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from PIL import Image
 from i2i.checkpoint import make_header, save_checkpoint
 from i2i.config import override
 from i2i.data.demo.classes import make_classes
+from i2i.errors import I2IError
 from i2i.images import write_image
 from i2i.methods import CycleGANRecipe, FUNITRecipe, MUNITRecipe, Pix2PixRecipe, SRGANRecipe
 from i2i.models import UNetConfig, UNetGenerator
@@ -198,3 +201,44 @@ def write_tiny_checkpoint(path: Path) -> UNetGenerator:
                          {"batchnorm": "per_image"}, {}, {"steps": 1})
     save_checkpoint(path, {"A->B": net}, header)
     return net
+
+
+# -- offline feature-network weights (VGG19, LPIPS' AlexNet, FID's Inception): one lookup rule -----
+def check_weights_lookup(find: Callable[[Path | None], Path], weights: Path, env: str, hub_dir: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`find(path)` resolves the library's cache when nothing is given, the variable `env` over the
+    cache, and an explicit path over the variable (`i2i.hub.feature_weights.find_weights_file`'s order)."""
+    cached = hub_dir / "checkpoints" / weights.name
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    if not cached.exists():
+        cached.symlink_to(weights)
+    assert find(None) == cached
+    elsewhere = weights.parent / f"copy-{weights.name}"
+    if not elsewhere.exists():
+        elsewhere.symlink_to(weights)
+    monkeypatch.setenv(env, str(elsewhere))
+    assert find(None) == elsewhere
+    monkeypatch.setenv(env, str(weights.parent / "not_there.pth"))
+    assert find(weights) == weights
+
+
+def check_missing_weights_message(build: Callable[[], object], file_name: str, url: str, option: str, env: str,
+                                  hub_dir: Path) -> None:
+    """Without any weights file, one line naming the file, where to download it, and every place
+    it may be put (the option, the variable, the cache)."""
+    with pytest.raises(I2IError) as caught:
+        build()
+    message = str(caught.value)
+    assert "\n" not in message
+    for part in (file_name, url, option, f"{env}=PATH", str(hub_dir / "checkpoints" / file_name)):
+        assert part in message, part
+
+
+def check_given_weights_must_exist(build: Callable[[Path | None], object], missing: Path, option: str, env: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path that is given (option or variable) but missing is an error naming it and its source."""
+    with pytest.raises(I2IError, match=f"{re.escape(missing.name)} .from {re.escape(option)}. does not exist"):
+        build(missing)
+    monkeypatch.setenv(env, str(missing))
+    with pytest.raises(I2IError, match=f"{re.escape(missing.name)} .from \\${env}. does not exist"):
+        build(None)

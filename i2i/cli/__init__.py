@@ -1,4 +1,5 @@
 """The `i2i` command line: one module per command; each parses, builds objects and calls the library.
+It may import every subpackage (inside the commands, so that each pays only for what it uses).
 
 User mistakes (bad option, missing file, bad recipe key) print one line and exit with status 2.
 Heavy imports (torch) happen inside the commands that need them, so `i2i translate model.onnx …`

@@ -1,4 +1,5 @@
-"""Networks only. Checkpoints name an architecture from `ARCHITECTURES` and store its config."""
+"""Networks only. Checkpoints name an architecture from `ARCHITECTURES` and store its config.
+Each file is a Config dataclass + nn.Module built from `i2i.nn` bricks; imports only `nn`."""
 
 from __future__ import annotations
 

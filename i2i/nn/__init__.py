@@ -1,4 +1,5 @@
-"""The shared backbone library: bricks, not networks. Every model in `i2i.models` is built from these."""
+"""The shared backbone library: bricks, not networks. Every model in `i2i.models` is built from these.
+Imports torch only: nothing else of i2i."""
 
 from i2i.nn.adain import AdaIN, LayerNorm2d, StyleMLP, adaptive_instance_norm, split_adain_params
 from i2i.nn.conv import ConvNormAct

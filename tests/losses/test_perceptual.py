@@ -22,6 +22,7 @@ from i2i.losses.perceptual import (
     VGGFeatures,
     torchvision_cache_file,
 )
+from tests.conftest import check_given_weights_must_exist, check_missing_weights_message, check_weights_lookup
 
 FILE_NAME = "vgg19-dcbb9e9d.pth"
 URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -128,36 +129,22 @@ def test_torch_hub_cache(vgg: nn.Module, full_file: Path, offline_cache: Path) -
     assert torch.equal(output, _reference(vgg, "relu2_2", images))
 
 
-def test_lookup_order(features_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                      offline_cache: Path) -> None:
-    # An explicit path wins over the variable, and the variable over the cache.
-    cached = offline_cache / "checkpoints" / FILE_NAME
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"never read")
-    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "not_there.pth"))
-    assert VGGFeatures("relu1_1", weights=features_file).weights_path == features_file
-    monkeypatch.setenv(WEIGHTS_ENV, str(features_file))
-    assert VGGFeatures("relu1_1").weights_path == features_file
+def test_lookup_order(features_file: Path, monkeypatch: pytest.MonkeyPatch, offline_cache: Path) -> None:
+    renamed = features_file.parent / FILE_NAME  # the cache holds the file under torchvision's name
+    if not renamed.exists():
+        renamed.symlink_to(features_file)
+    check_weights_lookup(lambda path: VGGFeatures("relu1_1", weights=path).weights_path, renamed, WEIGHTS_ENV,
+                         offline_cache, monkeypatch)
 
 
 def test_missing_weights_error_names_file_url_and_places(offline_cache: Path) -> None:
-    with pytest.raises(I2IError) as caught:
-        VGGFeatures("relu5_4")
-    message = str(caught.value)
-    assert "\n" not in message
-    assert FILE_NAME in message and URL in message
-    assert "--set perceptual.weights=PATH" in message
-    assert f"{WEIGHTS_ENV}=PATH" in message
-    assert str(offline_cache / "checkpoints" / FILE_NAME) in message
+    check_missing_weights_message(lambda: VGGFeatures("relu5_4"), FILE_NAME, URL, "--set perceptual.weights=PATH",
+                                  WEIGHTS_ENV, offline_cache)
 
 
 def test_given_path_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = tmp_path / "vgg.pth"
-    with pytest.raises(I2IError, match="vgg.pth.*perceptual.weights.*does not exist"):
-        PerceptualLoss(weights=str(missing))
-    monkeypatch.setenv(WEIGHTS_ENV, str(missing))
-    with pytest.raises(I2IError, match=f"vgg.pth.*{WEIGHTS_ENV}.*does not exist"):
-        PerceptualLoss()
+    check_given_weights_must_exist(lambda path: PerceptualLoss(weights=path), tmp_path / "vgg.pth",
+                                   "perceptual.weights", WEIGHTS_ENV, monkeypatch)
 
 
 def test_unreadable_and_wrong_files(features_file: Path, tmp_path: Path) -> None:

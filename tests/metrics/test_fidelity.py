@@ -37,6 +37,7 @@ from i2i.metrics.fidelity import (
     to_uint8,
     torch_fidelity_cache_file,
 )
+from tests.conftest import check_given_weights_must_exist, check_missing_weights_message, check_weights_lookup
 
 FILE_NAME = "weights-inception-2015-12-05-6726825d.pth"
 URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + FILE_NAME
@@ -239,36 +240,20 @@ def test_protocol_names_the_pinned_choices() -> None:
     assert torch_fidelity_cache_file().name == FILE_NAME
 
 
+def test_lookup_order(fake_weights: Path, monkeypatch: pytest.MonkeyPatch, offline: Path) -> None:
+    renamed = fake_weights.parent / FILE_NAME  # the cache holds the file under torch-fidelity's name
+    if not renamed.exists():
+        renamed.symlink_to(fake_weights)
+    check_weights_lookup(find_inception_weights, renamed, WEIGHTS_ENV, offline, monkeypatch)
+
+
 def test_missing_weights_error_names_file_url_and_places(offline: Path) -> None:
-    with pytest.raises(I2IError) as caught:
-        InceptionExtractor()
-    message = str(caught.value)
-    assert "\n" not in message
-    assert FILE_NAME in message and URL in message
-    assert "--feature-weights PATH" in message
-    assert f"{WEIGHTS_ENV}=PATH" in message
-    assert str(offline / "checkpoints" / FILE_NAME) in message
+    check_missing_weights_message(InceptionExtractor, FILE_NAME, URL, "--feature-weights PATH", WEIGHTS_ENV, offline)
 
 
 def test_given_path_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = tmp_path / "inception.pth"
-    with pytest.raises(I2IError, match="inception.pth.*--feature-weights.*does not exist"):
-        InceptionExtractor(weights=missing)
-    monkeypatch.setenv(WEIGHTS_ENV, str(missing))
-    with pytest.raises(I2IError, match=f"inception.pth.*{WEIGHTS_ENV}.*does not exist"):
-        InceptionExtractor()
-
-
-def test_lookup_order(fake_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                      offline: Path) -> None:
-    cached = offline / "checkpoints" / FILE_NAME
-    cached.parent.mkdir(parents=True)
-    cached.symlink_to(fake_weights)
-    assert find_inception_weights() == cached            # torch-fidelity's own cache
-    monkeypatch.setenv(WEIGHTS_ENV, str(fake_weights))
-    assert find_inception_weights() == fake_weights      # the variable over the cache
-    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "not_there.pth"))
-    assert find_inception_weights(fake_weights) == fake_weights  # the explicit path over the variable
+    check_given_weights_must_exist(lambda path: InceptionExtractor(weights=path), tmp_path / "inception.pth",
+                                   "--feature-weights", WEIGHTS_ENV, monkeypatch)
 
 
 def test_unreadable_and_wrong_files(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from i2i.metrics.lpips import (
     LPIPSMetric,
     torchvision_cache_file,
 )
+from tests.conftest import check_given_weights_must_exist, check_missing_weights_message, check_weights_lookup
 
 ALEX_FILE = "alexnet-owt-7be5be79.pth"
 ALEX_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -124,18 +125,6 @@ def test_torch_hub_cache(alex_state: dict[str, Tensor], alex_file: Path, offline
     loaded = LPIPSMetric()
     assert loaded.weights_path == cached
     _assert_backbone_is(loaded, alex_state)
-
-
-def test_lookup_order(alex_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                      offline: Path) -> None:
-    # An explicit path wins over the variable, and the variable over the cache.
-    cached = offline / "checkpoints" / ALEX_FILE
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"never read")
-    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "not_there.pth"))
-    assert LPIPSMetric(weights=alex_file).weights_path == alex_file
-    monkeypatch.setenv(WEIGHTS_ENV, str(alex_file))
-    assert LPIPSMetric().weights_path == alex_file
 
 
 def test_features_only_file(alex_state: dict[str, Tensor], tmp_path: Path) -> None:
@@ -243,26 +232,20 @@ def test_protocol(metric: LPIPSMetric, alex_file: Path) -> None:
     json.dumps(metric.protocol)
 
 
+def test_lookup_order(alex_file: Path, monkeypatch: pytest.MonkeyPatch, offline: Path) -> None:
+    check_weights_lookup(lambda path: LPIPSMetric(weights=path).weights_path, alex_file, WEIGHTS_ENV, offline,
+                         monkeypatch)
+
+
 def test_missing_weights_error_names_file_url_and_places(offline: Path) -> None:
-    with pytest.raises(I2IError) as caught:
-        LPIPSMetric()
-    message = str(caught.value)
-    assert "\n" not in message
-    assert ALEX_FILE in message and ALEX_URL in message
-    assert "--feature-weights PATH" in message
-    assert f"{WEIGHTS_ENV}=PATH" in message
-    assert str(offline / "checkpoints" / ALEX_FILE) in message
+    check_missing_weights_message(LPIPSMetric, ALEX_FILE, ALEX_URL, "--feature-weights PATH", WEIGHTS_ENV, offline)
     with pytest.raises(I2IError, match=f"VGG16 weights {VGG_FILE} .*{VGG_URL}"):
         LPIPSMetric(net="vgg")
 
 
 def test_given_path_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = tmp_path / "alex.pth"
-    with pytest.raises(I2IError, match="alex.pth .from --feature-weights. does not exist"):
-        LPIPSMetric(weights=str(missing))
-    monkeypatch.setenv(WEIGHTS_ENV, str(missing))
-    with pytest.raises(I2IError, match=f"alex.pth .from \\${WEIGHTS_ENV}. does not exist"):
-        LPIPSMetric()
+    check_given_weights_must_exist(lambda path: LPIPSMetric(weights=path), tmp_path / "alex.pth",
+                                   "--feature-weights", WEIGHTS_ENV, monkeypatch)
 
 
 def test_unreadable_and_wrong_files(alex_state: dict[str, Tensor], tmp_path: Path) -> None:

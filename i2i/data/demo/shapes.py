@@ -142,6 +142,18 @@ def remove_stale_images(folder: Path, count: int) -> None:
             p.unlink()
 
 
+def domain_folders(out: Path, domains: tuple[str, ...], num_train: int, num_test: int) -> dict[str, int]:
+    """Check the counts, create `out/<domain>/{train,test}/` for the unpaired sets, and return
+    {split: count}."""
+    if num_train < 0 or num_test < 0:
+        raise ValueError("num_train and num_test must be >= 0")
+    counts = {"train": num_train, "test": num_test}
+    for domain in domains:
+        for split in counts:
+            (out / domain / split).mkdir(parents=True, exist_ok=True)
+    return counts
+
+
 def save_png(path: Path, arr: np.ndarray) -> None:
     """Write an RGB uint8 array as PNG, atomically (demo sets are rewritten in place on reruns)."""
     buf = io.BytesIO()

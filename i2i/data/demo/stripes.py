@@ -21,7 +21,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from i2i.data.demo.shapes import SUPERSAMPLE, _save_atomic, random_shape, remove_stale_images, save_png
+from i2i.data.demo.shapes import (
+    SUPERSAMPLE,
+    _save_atomic,
+    domain_folders,
+    random_shape,
+    remove_stale_images,
+    save_png,
+)
 
 DOMAINS: tuple[str, str] = ("plain", "striped")
 SHAPE_COLOURS: tuple[tuple[int, int, int], ...] = (
@@ -91,13 +98,8 @@ def make_stripes(out_dir: str | Path, *, seed: int = 0, num_train: int = 400, nu
     """
     if size < 32:
         raise ValueError(f"size must be >= 32 (stripes are {STRIPE_WIDTH * 64:g} px per 64 px), got {size}")
-    if num_train < 0 or num_test < 0:
-        raise ValueError("num_train and num_test must be >= 0")
     out = Path(out_dir)
-    counts = {"train": num_train, "test": num_test}
-    for domain in DOMAINS:
-        for split in counts:
-            (out / domain / split).mkdir(parents=True, exist_ok=True)
+    counts = domain_folders(out, DOMAINS, num_train, num_test)
     for k in range(num_train):
         for d, domain in enumerate(DOMAINS):
             # Independent scenes per domain: nothing pairs the training images.

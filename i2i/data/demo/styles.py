@@ -26,6 +26,7 @@ from i2i.data.demo.shapes import (
     SUPERSAMPLE,
     _edges,
     _save_atomic,
+    domain_folders,
     random_shape,
     remove_stale_images,
     save_png,
@@ -100,13 +101,8 @@ def make_styles(out_dir: str | Path, *, seed: int = 0, num_train: int = 400, num
     """
     if size < 32:
         raise ValueError(f"size must be >= 32 (outlines are size/32 px wide), got {size}")
-    if num_train < 0 or num_test < 0:
-        raise ValueError("num_train and num_test must be >= 0")
     out = Path(out_dir)
-    counts = {"train": num_train, "test": num_test}
-    for domain in DOMAINS:
-        for split in counts:
-            (out / domain / split).mkdir(parents=True, exist_ok=True)
+    counts = domain_folders(out, DOMAINS, num_train, num_test)
     train_palettes = []
     for k in range(num_train):
         # Independent scenes per domain: nothing pairs the training images.
