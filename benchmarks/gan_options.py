@@ -1,4 +1,4 @@
-"""GAN objectives and discriminator remedies side by side on one task (README, "When training goes wrong").
+"""GAN objectives and discriminator remedies side by side on one task (docs/train.md, "When training goes wrong").
 
     python benchmarks/gan_options.py --steps 800 --parallel 2
 

@@ -7,8 +7,8 @@ measure seconds per step on this machine, then train a fresh run with as many st
 budget (the recipe's learning-rate schedule is spread over those steps), and score the held-out split
 with `i2i eval --json`. Every number is printed beside its baseline (copy the input; bicubic for
 super-resolution). Distribution metrics (FID/KID/IS) and LPIPS are added when their weights are
-available (`--feature-weights`, `--lpips-weights` or the environment variables; see README,
-Evaluation); otherwise the table says they were not computed. Writes a markdown table and prints it.
+available (`--feature-weights`, `--lpips-weights` or the environment variables; see
+docs/eval.md); otherwise the table says they were not computed. Writes a markdown table and prints it.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def evaluate(
     kind = runner.conditioning.get("kind")
     if kind == CodeKind.CLASS:
         raise I2IError("a FUNIT model translates into classes shown by example images; measure few-shot "
-                       "translation with `python benchmarks/funit_fewshot.py RUN --data DIR` (README, FUNIT)")
+                       "translation with `python benchmarks/funit_fewshot.py RUN --data DIR` (docs/funit.md)")
     if kind == CodeKind.STYLE:
         # One right answer per input does not exist for a multimodal model: each input gets its own random
         # style and the outputs are scored as a distribution (FID/KID/IS/1-NN), never against one target.
