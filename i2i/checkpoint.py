@@ -79,8 +79,16 @@ def resolve_model_path(model: str | Path) -> Path:
     return path
 
 
+# What other projects' weights files are called: handed to translate/export/eval, they get a pointer
+# to `i2i weights import` instead of safetensors' "header too large".
+FOREIGN_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl")
+
+
 def read_header(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.suffix.lower() in FOREIGN_SUFFIXES:
+        raise I2IError(f"{path} is a PyTorch weights file, not an i2i checkpoint: convert it first with "
+                       f"`i2i weights import {path} --out {path.with_suffix('.safetensors').name}`")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -121,6 +129,16 @@ class Checkpoint:
             raise I2IError(f"{self.path}: no generator into domain {to!r}; this checkpoint translates into: {targets}")
         return matches[0]
 
+    def tensors(self, direction: str) -> dict[str, torch.Tensor]:
+        """The stored weights of `direction`'s generator, keyed as its state dict."""
+        prefix = f"{direction}."
+        state = {}
+        with safe_open(str(self.path), framework="pt") as handle:
+            for key in handle.keys():
+                if key.startswith(prefix):
+                    state[key[len(prefix):]] = handle.get_tensor(key)
+        return state
+
     def generator(self, direction: str) -> nn.Module:
         """The generator for `direction`, built from the header and loaded strictly, in eval mode."""
         spec = self.header["generators"][direction]
@@ -128,12 +146,7 @@ class Checkpoint:
             module = build(spec["architecture"], spec["config"])
         except ValueError as error:
             raise I2IError(f"{self.path}: {error}") from None
-        prefix = f"{direction}."
-        state = {}
-        with safe_open(str(self.path), framework="pt") as handle:
-            for key in handle.keys():
-                if key.startswith(prefix):
-                    state[key[len(prefix):]] = handle.get_tensor(key)
+        state = self.tensors(direction)
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as error:

@@ -30,6 +30,9 @@ def train(
     image_size: int | None = typer.Option(None, help="Side of the training crops in pixels."),
     device: str | None = typer.Option(None, help="auto, cpu or cuda."),
     seed: int | None = typer.Option(None, help="Random seed (data order, augmentation, init)."),
+    init: Path | None = typer.Option(None, help="Start from this checkpoint or run: an i2i one or one made by "
+                                     "`i2i weights import` (its generators must match the recipe's networks; "
+                                     "a run directory also gives its discriminators)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its state.pt."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe as JSON and exit."),
     max_time: str | None = typer.Option(None, help="Stop cleanly (checkpoint + resume state) after this much "
@@ -40,7 +43,7 @@ def train(
     if method not in REGISTRY:
         raise I2IError(f"unknown method {method!r}; choose one of: {', '.join(REGISTRY)}")
     method_cls = method_class(method)
-    flags = RecipeFlags(data, domains, scale, recipe, set_, steps, batch_size, image_size, device, seed)
+    flags = RecipeFlags(data, domains, scale, recipe, set_, steps, batch_size, image_size, device, seed, init)
     if resume:
         resolved = _resumed_recipe(method, method_cls, out, flags)
     else:
@@ -75,6 +78,7 @@ class RecipeFlags:
     image_size: int | None
     device: str | None
     seed: int | None
+    init: Path | None = None
 
 
 def _resumed_recipe(method: str, method_cls: type, out: Path | None, flags: RecipeFlags) -> Any:
@@ -85,7 +89,7 @@ def _resumed_recipe(method: str, method_cls: type, out: Path | None, flags: Reci
         raise I2IError("--resume needs --out RUN_DIR (the run to continue)")
     given = (("--data", flags.data), ("--domains", flags.domains), ("--scale", flags.scale),
              ("--recipe", flags.recipe), ("--batch-size", flags.batch_size),
-             ("--image-size", flags.image_size), ("--seed", flags.seed))
+             ("--image-size", flags.image_size), ("--seed", flags.seed), ("--init", flags.init))
     extra = [name for name, value in given if value is not None] + ["--set"] * bool(flags.set_)
     if extra:
         raise I2IError(f"--resume continues with the run's own recipe.json; drop {', '.join(extra)}")
@@ -115,7 +119,7 @@ def _new_recipe(method: str, method_cls: type, flags: RecipeFlags) -> Any:
             raise I2IError(f"{flags.recipe} is a {preset_method} recipe, not {method}")
         resolved = override(resolved, preset)
     given = {"steps": flags.steps, "batch_size": flags.batch_size, "image_size": flags.image_size,
-             "device": flags.device, "seed": flags.seed}
+             "device": flags.device, "seed": flags.seed, "init": str(flags.init) if flags.init else None}
     changes = {key: value for key, value in given.items() if value is not None}
     if flags.data is not None:
         changes["data"] = {"root": str(flags.data)}

@@ -46,6 +46,8 @@ def translate(
     tile_pad: int = typer.Option(16, min=0, help="Context pixels around each tile (≥ the network's receptive "
                                                  "radius makes tiling exact for networks without InstanceNorm)."),
     tile_feather: int = typer.Option(16, min=0, help="Width of the linear cross-fade between tiles (≤ 2 × pad)."),
+    outscale: float | None = typer.Option(None, help="Resize each output to S × its input with Lanczos, as "
+                                          "Real-ESRGAN's flag does (e.g. 3.5 from a ×4 model; alpha and 16 bits kept)."),
     style: Path | None = typer.Option(None, help="MUNIT: translate in the style of this image of the target domain."),
     num_styles: int | None = typer.Option(None, min=1, help="MUNIT: K random styles per input, written as "
                                                             "NAME_style0 … NAME_style{K-1} (style k is the same "
@@ -63,7 +65,8 @@ def translate(
     plan = plan_translation(model, inputs, out, to=to, backend=backend, device=device, precision=precision,
                             overwrite=overwrite, skip_existing=skip_existing, batch_size=batch_size,
                             workers=workers, tile=tile, tile_pad=tile_pad, tile_feather=tile_feather,
-                            style=style, num_styles=num_styles, seed=seed, class_images=class_images)
+                            style=style, num_styles=num_styles, seed=seed, class_images=class_images,
+                            outscale=outscale)
     if plan.tiles_normalised_separately:
         typer.echo("warning: this model normalises with per-image statistics (InstanceNorm), so tiles are "
                    "normalised separately: tiled outputs differ slightly from whole-image ones "

@@ -1,4 +1,4 @@
-"""`i2i weights import SOURCE FILE --out CHECKPOINT`: pretrained weights from other projects;
+"""`i2i weights import FILE --out CHECKPOINT`: pretrained weights from other projects, the source detected;
 `i2i weights list` / `i2i weights download NAME`: the reference pix2pix/CycleGAN release."""
 
 from __future__ import annotations
@@ -16,21 +16,40 @@ app = typer.Typer(help="Download and import official pretrained weights as i2i c
 
 @app.command("import")
 def import_(
-    source: str = typer.Argument(..., help="Where the file comes from: junyanz "
-                                           "(junyanz/pytorch-CycleGAN-and-pix2pix latest_net_G*.pth), "
-                                           "munit (NVlabs/MUNIT gen_*.pt) or funit (NVlabs/FUNIT gen_*.pt)."),
-    file: Path = typer.Argument(..., help="The source's generator file, e.g. latest_net_G.pth or "
-                                          "gen_00200000.pt."),
+    args: list[str] = typer.Argument(..., metavar="FILE", help="The weights file: a .pth/.pt/.ckpt (read "
+                                     "with torch.load(weights_only=True)) or .safetensors. Its source is "
+                                     "detected from the keys; the older form `import SOURCE FILE` still works."),
     out: Path = typer.Option(..., help="The .safetensors checkpoint to write."),
+    from_: str | None = typer.Option(None, "--from", help="Force the source instead of detecting it: "
+                                     "junyanz (junyanz/pytorch-CycleGAN-and-pix2pix latest_net_G*.pth), munit "
+                                     "(NVlabs/MUNIT gen_*.pt), funit (NVlabs/FUNIT gen_*.pt), sr (ESRGAN and "
+                                     "Real-ESRGAN RRDBNet, SRVGGNetCompact, BasicSR MSRResNet) or spandrel "
+                                     "(SwinIR, HAT, DAT, … as the spandrel library detects them)."),
     domains: tuple[str, str] = typer.Option(("A", "B"), help="Names of the source and target domains "
-                                                             "(munit: the file's a and b; not funit)."),
+                                                             "(junyanz; munit: the file's a and b)."),
+    batchnorm: str = typer.Option("per_image", help="junyanz: how BatchNorm runs at inference: per_image "
+                                  "(the reference test script's default) or running (its --eval)."),
+    config: Path | None = typer.Option(None, help="munit/funit: the trainer's config.yaml (default: the "
+                                       "one beside the run's checkpoints/ folder, when there is one)."),
 ) -> None:
-    """Convert a pretrained generator into an i2i checkpoint for translate, export and eval."""
+    """Convert a pretrained generator from another project into an i2i checkpoint for translate,
+    export, eval and fine-tuning (`i2i train METHOD --init`); says what it found."""
     from i2i.importers.dispatch import import_weights
 
-    report = import_weights(source, file, out, domains=domains)
-    typer.echo(f"imported {file} → {report.path} ({report.method}, {report.architecture}, "
-               f"{report.parameters:,} parameters, {report.direction})")
+    if len(args) == 2 and from_ is None:  # the older `import SOURCE FILE` (the source is checked below)
+        from_, args = args[0], args[1:]
+    if len(args) != 1:
+        raise I2IError(f"give one weights FILE (optionally after its source), got {' '.join(args)}")
+    report = import_weights(Path(args[0]), out, source=from_, domains=domains, batchnorm=batchnorm, config=config)
+    _print_report(Path(args[0]), report)
+
+
+def _print_report(file: Path, report: object) -> None:
+    found = ", ".join(f"{key} {value}" for key, value in report.summary.items() if key != "architecture")
+    typer.echo(f"imported {file} → {report.path} ({report.source}: {report.method}, {report.architecture}"
+               f"{', ' + found if found else ''}, {report.parameters:,} parameters, {report.direction})")
+    for note in report.notes:
+        typer.echo(note)
 
 
 @app.command("list")
@@ -81,6 +100,5 @@ def download(
         return
     from i2i.importers.dispatch import import_weights
 
-    report = import_weights("junyanz", path, import_to, domains=entry.domains)
-    typer.echo(f"imported {path} → {report.path} ({report.method}, {report.architecture}, "
-               f"{report.parameters:,} parameters, {report.direction})")
+    report = import_weights(path, import_to, source="junyanz", domains=entry.domains)
+    _print_report(path, report)

@@ -1,139 +1,227 @@
-"""Import other projects' pretrained generators as self-describing i2i checkpoints.
+"""Import other projects' pretrained generators as self-describing i2i checkpoints: the dispatcher.
 
-The result is an ordinary i2i checkpoint: `translate`, `export` and `eval` use it like one that i2i
-trained, with no architecture or preprocessing flags. Foreign files are read with
-`torch.load(weights_only=True)` only: no pickled code runs.
+A file is read as tensors only (`torch.load(weights_only=True)` for .pth/.pt/.ckpt/.bin, safetensors as
+it is: no pickled code runs), its source is found from its keys (or forced with `source=`), the
+source's importer builds i2i networks with the weights, and one i2i checkpoint is written with the
+provenance: source, file name, the file's sha256 and the licence where known. The result is an
+ordinary i2i checkpoint: `translate`, `export` and `eval` use it like one that i2i trained.
+
+Sources, in the order they are looked for:
+  munit     NVlabs/MUNIT `gen_*.pt` ({'a': AdaINGen, 'b': AdaINGen})
+  funit     NVlabs/FUNIT `gen_*.pt` ({'gen', 'gen_test'}: FewShotGen)
+  sr        ESRGAN / Real-ESRGAN RRDBNet (BasicSR, new and old ESRGAN key layouts), Real-ESRGAN's
+            SRVGGNetCompact, BasicSR's MSRResNet — mapped into i2i's own networks (`sr.py`)
+  junyanz   junyanz/pytorch-CycleGAN-and-pix2pix `latest_net_G*.pth` (U-Net → pix2pix, ResNet → cyclegan)
+  spandrel  every other architecture the spandrel library detects (SwinIR, HAT, DAT, …), built by spandrel
 """
 
 from __future__ import annotations
 
-import pickle
+import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 
 from i2i.checkpoint import make_header, save_checkpoint
 from i2i.errors import I2IError
-from i2i.importers.junyanz import generator_from_reference, load_state_dict
+from i2i.importers.junyanz import generator_from_reference
 from i2i.importers.nvlabs import (
     funit_generator_from_official,
-    load_official,
     munit_generators_from_official,
     select_funit_state,
 )
+from i2i.importers.reading import flatten, read_weights_file
 from i2i.inference.codes import CodeKind
+from i2i.inference.deployed import BATCHNORM_MODES
 from i2i.models import MUNITGenerator, ResNetGenerator, describe
 from i2i.preprocess import Preprocess
 
-SOURCES = ("junyanz", "munit", "funit")
 JUNYANZ_REPOSITORY = "junyanz/pytorch-CycleGAN-and-pix2pix"
 MUNIT_REPOSITORY = "NVlabs/MUNIT"
 FUNIT_REPOSITORY = "NVlabs/FUNIT"
 FUNIT_DOMAINS = ["content", "class"]    # what i2i's own FUNIT checkpoints name them
 FUNIT_DIRECTION = "content->class"
+SR_DOMAINS = ["LR", "HR"]               # what i2i's own SRGAN checkpoints name them
+# The licences of the code that defines each format (weights files may carry their own terms).
+LICENCES = {"junyanz": "BSD (junyanz/pytorch-CycleGAN-and-pix2pix)",
+            "munit": "CC BY-NC-SA 4.0 (NVlabs/MUNIT)", "funit": "CC BY-NC-SA 4.0 (NVlabs/FUNIT)"}
+
+
+@dataclass
+class ImportOptions:
+    file: Path
+    domains: list[str]
+    batchnorm: str = "per_image"        # junyanz: BatchNorm with per-image statistics or running averages
+    config: Path | None = None          # munit/funit: the trainer's config.yaml
+
+
+@dataclass
+class Imported:
+    """What a source's importer builds; the dispatcher writes it as one checkpoint."""
+
+    method: str
+    domains: list[str]
+    generators: dict[str, nn.Module]
+    preprocess: Preprocess
+    summary: dict[str, Any]             # what was found: architecture, scale, sizes (printed by the CLI)
+    conditioning: dict[str, Any] = field(default_factory=dict)
+    inference: dict[str, Any] = field(default_factory=lambda: {"batchnorm": "per_image"})
+    trained: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)   # assumptions made, each one line
+    networks: list[nn.Module] = field(default_factory=list)   # to count parameters once (MUNIT shares parts)
+
+
+@dataclass
+class Source:
+    description: str
+    detect: Callable[[dict[str, Any]], bool]
+    build: Callable[[dict[str, Any], ImportOptions], Imported]
 
 
 @dataclass
 class ImportReport:
     path: Path                  # the checkpoint written
-    method: str                 # "cyclegan", "pix2pix", "munit" or "funit"
+    source: str                 # which importer read it
+    method: str                 # "cyclegan", "pix2pix", "munit", "funit" or "srgan"
     direction: str              # the first direction written, e.g. "A->B"
     architecture: str           # registry name of the generator
     parameters: int             # in all the generators imported (MUNIT: both domains')
+    summary: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-def import_weights(source: str, file: str | Path, out: str | Path,
-                   domains: Sequence[str] = ("A", "B")) -> ImportReport:
-    """Read a `source` generator file and write it to `out` as an i2i checkpoint.
+def import_weights(file: str | Path, out: str | Path, source: str | None = None,
+                   domains: Sequence[str] = ("A", "B"), batchnorm: str = "per_image",
+                   config: str | Path | None = None) -> ImportReport:
+    """Read `file`, find its source from the keys (or take `source`), and write `out` (.safetensors).
 
-    `junyanz`: a `latest_net_G*.pth` state dict of the reference pix2pix/CycleGAN code; U-Net files
-    become method "pix2pix", ResNet files "cyclegan". The generator translates `domains[0]` →
-    `domains[1]`. Preprocessing is the reference's: [0, 1] pixels → (x − 0.5)/0.5, training side 256.
-
-    `munit`: an NVlabs/MUNIT `gen_*.pt` ({'a': AdaINGen, 'b': AdaINGen}); method "munit" with the two
-    directions `domains[0]->domains[1]` (a's content encoder, b's style encoder and decoder) and back,
-    style codes from N(0, I) or a reference image; training side 256.
-
-    `funit`: an NVlabs/FUNIT `gen_*.pt` ({'gen', 'gen_test'}; `gen_test`, the averaged weights the
-    official test script uses, is taken when present); method "funit", one direction
-    "content->class" (its domains are always content and class: `domains` must be left at its
-    default), class code = mean of the K class images' codes; training side 128.
-
-    Raises I2IError for an unknown source, bad domains or a file that is not such a state dict.
-    """
-    if source not in SOURCES:
+    `domains` names the source and target domains (junyanz, munit); `batchnorm` is how a junyanz
+    generator's BatchNorm runs at inference ("per_image": the reference test script's default, BatchNorm
+    in train mode; "running": its `--eval`); `config` is a MUNIT/FUNIT trainer's config.yaml.
+    Raises I2IError for a file no importer recognises (naming what was looked for) or that its
+    source cannot read, and for bad options."""
+    file, out = Path(file), Path(out)
+    if source is not None and source not in SOURCES:
         raise I2IError(f"unknown weights source {source!r}; choose one of: {', '.join(SOURCES)}")
     domains = list(domains)
     if len(domains) != 2 or domains[0] == domains[1] or any(not d or "->" in d for d in domains):
         raise I2IError(f"--domains needs two different names without '->', got {domains}")
-    file, out = Path(file), Path(out)
     if out.suffix.lower() != ".safetensors":
         raise I2IError(f"--out must name a .safetensors file, got {out}")
+    if batchnorm not in BATCHNORM_MODES:
+        raise I2IError(f"--batchnorm must be one of {', '.join(BATCHNORM_MODES)}, got {batchnorm!r}")
+    raw = read_weights_file(file)
+    source = source or _detect(file, raw)
+    options = ImportOptions(file, domains, batchnorm, Path(config) if config is not None else None)
+    try:
+        imported = SOURCES[source].build(raw, options)
+    except (ValueError, KeyError, RuntimeError, AttributeError, IndexError) as error:
+        # KeyError's str() quotes its message; args[0] is the plain text.
+        reason = str(error.args[0] if error.args else type(error).__name__).splitlines()[0]
+        raise I2IError(f"{file}: not {SOURCES[source].description.split(':')[0]} ({reason})") from None
+    return _write(out, source, imported, file)
 
-    if source == "munit":
-        return _import_munit(file, out, domains)
-    if source == "funit":
-        return _import_funit(file, out, domains)
 
-    generator = _read_weights(file, load_state_dict, generator_from_reference, f"a {JUNYANZ_REPOSITORY} generator")
+def _detect(file: Path, raw: dict[str, Any]) -> str:
+    for name, source in SOURCES.items():
+        if source.detect(raw):
+            return name
+    keys = ", ".join(list(flatten(raw))[:4]) or "no tensors"
+    looked = "; ".join(f"{name}: {source.description}" for name, source in SOURCES.items())
+    raise I2IError(f"{file}: no importer recognises its keys ({keys}, …); looked for {looked}")
+
+
+def _write(out: Path, source: str, imported: Imported, file: Path) -> ImportReport:
+    trained = {"imported_from": file.name, "importer": source, "sha256": _sha256(file), **imported.trained}
+    header = make_header(imported.method, imported.domains, imported.generators, imported.preprocess,
+                         inference=imported.inference, recipe={}, trained=trained,
+                         conditioning=imported.conditioning)
+    save_checkpoint(out, imported.generators, header)
+    direction = next(iter(imported.generators))
+    networks = imported.networks or list(imported.generators.values())
+    parameters = {id(p): p.numel() for module in networks for p in module.parameters()}
+    return ImportReport(out, source, imported.method, direction,
+                        describe(imported.generators[direction])["architecture"], sum(parameters.values()),
+                        imported.summary, imported.notes)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- junyanz: pix2pix / CycleGAN -------------------------------------------------------------------
+def _is_junyanz(raw: dict[str, Any]) -> bool:
+    state = flatten(raw)
+    return "model.model.0.weight" in state or ("model.1.weight" in state and any(".conv_block." in k for k in state))
+
+
+def _import_junyanz(raw: dict[str, Any], options: ImportOptions) -> Imported:
+    generator = generator_from_reference(flatten(raw))
     config = generator.config
-    if config.in_channels != config.out_channels:
-        # Preprocess has one mean/std for input and output: a channel-changing generator does not fit it.
-        raise I2IError(f"{file}: the generator maps {config.in_channels} to {config.out_channels} channels; "
-                       f"i2i checkpoints translate between images with the same number of channels")
+    _check_channels(options.file, config.in_channels, config.out_channels)
     method = "cyclegan" if isinstance(generator, ResNetGenerator) else "pix2pix"
-    direction = f"{domains[0]}->{domains[1]}"
-    channels = config.in_channels
-    preprocess = Preprocess(size=256, channels=channels, mean=(0.5,) * channels, std=(0.5,) * channels,
-                            multiple_of=config.multiple_of, min_size=config.min_size)
-    generators = {direction: generator}
-    # The reference tests with BatchNorm in training mode on one image at a time: per-image statistics
-    # (the same mode i2i's own training writes; instance-norm networks are unaffected by it).
-    header = make_header(method, domains, generators, preprocess, inference={"batchnorm": "per_image"},
-                         recipe={}, trained={"imported_from": file.name, "source": JUNYANZ_REPOSITORY})
-    save_checkpoint(out, generators, header)
-    return ImportReport(out, method, direction, describe(generator)["architecture"],
-                        sum(p.numel() for p in generator.parameters()))
+    direction = f"{options.domains[0]}->{options.domains[1]}"
+    # The reference tests with BatchNorm in training mode on one image at a time (per-image statistics,
+    # the same mode i2i's own training writes) unless its test script is given --eval (running averages).
+    return Imported(method, options.domains, {direction: generator}, _preprocess(256, config),
+                    {"architecture": describe(generator)["architecture"], "norm": config.norm},
+                    inference={"batchnorm": options.batchnorm},
+                    trained={"source": JUNYANZ_REPOSITORY, "licence": LICENCES["junyanz"]})
 
 
-def _import_munit(file: Path, out: Path, domains: list[str]) -> ImportReport:
-    gen_a, gen_b = _read_weights(file, load_official, munit_generators_from_official,
-                                 f"an {MUNIT_REPOSITORY} generator file")
+# -- NVlabs: MUNIT / FUNIT -------------------------------------------------------------------------
+def _is_munit(raw: dict[str, Any]) -> bool:
+    keys = flatten(raw)
+    return any(k.startswith(("a.enc_style", "gen_a.enc_style")) for k in keys) and \
+        any(k.startswith(("b.enc_style", "gen_b.enc_style")) for k in keys)
+
+
+def _is_funit(raw: dict[str, Any]) -> bool:
+    return any("enc_class_model." in k for k in flatten(raw))
+
+
+def _import_munit(raw: dict[str, Any], options: ImportOptions) -> Imported:
+    gen_a, gen_b = munit_generators_from_official(flatten(raw))
     config = gen_a.config
     if gen_b.config != config:
         # A direction joins one domain's content encoder to the other's decoder: their shapes must agree.
-        raise I2IError(f"{file}: the generators of domains a and b differ in shape ({config} vs "
+        raise I2IError(f"{options.file}: the generators of domains a and b differ in shape ({config} vs "
                        f"{gen_b.config}); an i2i MUNIT direction needs both alike")
-    _check_channels(file, config.in_channels, config.out_channels)
-    a, b = domains
+    _check_channels(options.file, config.in_channels, config.out_channels)
+    a, b = options.domains
     generators: dict[str, nn.Module] = {f"{a}->{b}": MUNITGenerator.cross(gen_a, gen_b),
                                         f"{b}->{a}": MUNITGenerator.cross(gen_b, gen_a)}
     conditioning = {"kind": CodeKind.STYLE, "code_dim": config.style_dim, "prior": "normal"}
-    return _write(out, "munit", domains, generators, _preprocess(256, config), conditioning,
-                  {"imported_from": file.name, "source": MUNIT_REPOSITORY}, [gen_a, gen_b])
+    return Imported("munit", options.domains, generators, _preprocess(256, config),
+                    {"architecture": "munit", "style_dim": config.style_dim, "dim": config.dim},
+                    conditioning=conditioning, networks=[gen_a, gen_b],
+                    trained={"source": MUNIT_REPOSITORY, "licence": LICENCES["munit"]})
 
 
-def _import_funit(file: Path, out: Path, domains: list[str]) -> ImportReport:
-    if domains not in (["A", "B"], FUNIT_DOMAINS):
+def _import_funit(raw: dict[str, Any], options: ImportOptions) -> Imported:
+    if options.domains not in (["A", "B"], FUNIT_DOMAINS):
         raise I2IError(f"--domains does not apply to funit: its checkpoint translates content images into "
-                       f"the class of the class images (domains content and class), got {domains}")
-
-    def read(state: dict[str, Tensor]) -> tuple[str | None, nn.Module]:
-        return select_funit_state(state)[0], funit_generator_from_official(state)
-
-    weights, generator = _read_weights(file, load_official, read, f"an {FUNIT_REPOSITORY} generator file")
+                       f"the class of the class images (domains content and class), got {options.domains}")
+    state = flatten(raw)
+    weights = select_funit_state(state)[0]
+    generator = funit_generator_from_official(state)
     config = generator.config
-    _check_channels(file, config.in_channels, config.out_channels)
+    _check_channels(options.file, config.in_channels, config.out_channels)
     conditioning = {"kind": CodeKind.CLASS, "code_dim": config.class_dim, "k_shot": "mean of the K codes",
                     "training_classes": []}
-    trained = {"imported_from": file.name, "source": FUNIT_REPOSITORY}
+    trained = {"source": FUNIT_REPOSITORY, "licence": LICENCES["funit"]}
     if weights is not None:
         trained["weights"] = weights
-    return _write(out, "funit", FUNIT_DOMAINS, {FUNIT_DIRECTION: generator}, _preprocess(128, config),
-                  conditioning, trained, [generator])
+    return Imported("funit", FUNIT_DOMAINS, {FUNIT_DIRECTION: generator}, _preprocess(128, config),
+                    {"architecture": "funit", "class_dim": config.class_dim, "dim": config.dim},
+                    conditioning=conditioning, trained=trained)
 
 
 def _preprocess(size: int, config: Any) -> Preprocess:
@@ -144,42 +232,70 @@ def _preprocess(size: int, config: Any) -> Preprocess:
 
 def _check_channels(file: Path, in_channels: int, out_channels: int) -> None:
     if in_channels != out_channels:
-        raise I2IError(f"{file}: the generator maps {in_channels} to {out_channels} channels; "
-                       f"i2i checkpoints translate between images with the same number of channels")
+        # Preprocess has one mean/std for input and output: a channel-changing generator does not fit it.
+        raise I2IError(f"{file}: the generator maps {in_channels} to {out_channels} channels; i2i checkpoints "
+                       f"translate between images with the same number of channels")
 
 
-def _write(out: Path, method: str, domains: list[str], generators: dict[str, nn.Module],
-           preprocess: Preprocess, conditioning: dict[str, Any], trained: dict[str, Any],
-           imported: list[nn.Module]) -> ImportReport:
-    # No BatchNorm in these networks; "per_image" is the mode every i2i checkpoint names.
-    header = make_header(method, domains, generators, preprocess, inference={"batchnorm": "per_image"},
-                         recipe={}, trained=trained, conditioning=conditioning)
-    save_checkpoint(out, generators, header)
-    direction = next(iter(generators))
-    parameters = {id(p): p.numel() for module in imported for p in module.parameters()}
-    return ImportReport(out, method, direction, describe(generators[direction])["architecture"],
-                        sum(parameters.values()))
+# -- super-resolution: i2i's own networks (sr.py) and spandrel's -----------------------------------
+def _is_sr(raw: dict[str, Any]) -> bool:
+    from i2i.importers.sr import detect_sr, unwrap_state
+
+    return detect_sr(unwrap_state(raw)) is not None
 
 
-def _read_weights(file: Path, load: Callable[[Path], dict[str, Tensor]], build: Callable[[dict[str, Tensor]], Any],
-                  expected: str) -> Any:
-    """`build(load(file))`, or one I2IError naming the file and what is wrong: missing, not a state dict
-    of plain tensors, unreadable, or not `expected` (e.g. "a junyanz/… generator")."""
-    if not file.is_file():
-        raise I2IError(f"{file} does not exist")
-    try:
-        state = load(file)
-    except pickle.UnpicklingError:
-        # torch's own message here advises weights_only=False, which is exactly what we must not do.
-        raise I2IError(f"{file}: not a PyTorch state dict of plain tensors (not a PyTorch file, or one "
-                       f"holding pickled objects, which i2i never loads)") from None
-    except Exception as error:  # truncated archives, non-dict contents, …: their first line says which
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        reason = reason.removeprefix(f"{file}: ")  # the loaders name the file themselves
-        raise I2IError(f"{file}: not a readable PyTorch state dict ({reason})") from None
-    try:
-        return build(state)
-    except (ValueError, KeyError, RuntimeError, AttributeError, IndexError) as error:
-        # KeyError's str() quotes its message; args[0] is the plain text.
-        reason = str(error.args[0] if error.args else type(error).__name__).splitlines()[0]
-        raise I2IError(f"{file}: not {expected} ({reason})") from None
+def _is_spandrel(raw: dict[str, Any]) -> bool:
+    from i2i.importers.sr import unwrap_state
+    from i2i.importers.spandrel_import import detect_spandrel
+
+    return detect_spandrel(unwrap_state(raw)) is not None
+
+
+def _import_sr(raw: dict[str, Any], options: ImportOptions) -> Imported:
+    from i2i.importers.sr import SR_FAMILIES, detect_sr, sr_network, unwrap_state
+
+    state = unwrap_state(raw)
+    family = detect_sr(state)
+    if family is None:
+        raise ValueError(f"the keys fit none of {', '.join(SR_FAMILIES)}")
+    network, info = sr_network(state, family)
+    return _sr_imported(network, info, {"source": SR_FAMILIES[family], "licence": info.get("license")})
+
+
+def _import_spandrel(raw: dict[str, Any], options: ImportOptions) -> Imported:
+    from i2i.importers.spandrel_import import SPANDREL_VERSION, spandrel_network
+    from i2i.importers.sr import unwrap_state
+
+    network, info = spandrel_network(unwrap_state(raw))
+    return _sr_imported(network, info, {"source": f"{info['family']}, built by spandrel {SPANDREL_VERSION}",
+                                        "licence": info.get("license")})
+
+
+def _sr_imported(network: nn.Module, info: dict[str, Any], trained: dict[str, Any]) -> Imported:
+    """An SR network as i2i's SRGAN checkpoints hold theirs: RGB in [0, 1] without mean/std (these
+    networks were trained so), the linear output clamped to [0, 1] by the deployed wrapper."""
+    config = network.config
+    channels = getattr(config, "in_channels", 3)
+    preprocess = Preprocess(size=256, channels=channels, mean=(0.0,) * channels, std=(1.0,) * channels,
+                            multiple_of=config.multiple_of, min_size=config.min_size, scale=info["scale"],
+                            extra={"imported": info["family"]})
+    summary = {"family": info["family"], "architecture": describe(network)["architecture"],
+               "scale": info["scale"], **info.get("sizes", {})}
+    notes = [f"{key}: {value}" for key, value in info.get("supports", {}).items() if value not in (True, "exact")]
+    return Imported("srgan", SR_DOMAINS, {"LR->HR": network}, preprocess, summary,
+                    conditioning={"scale": info["scale"]}, trained={k: v for k, v in trained.items() if v},
+                    notes=[f"note: {note}" for note in notes])
+
+
+SOURCES: dict[str, Source] = {
+    "munit": Source(f"an {MUNIT_REPOSITORY} generator file: gen_*.pt with a.enc_style… and b.enc_style…",
+                    _is_munit, _import_munit),
+    "funit": Source(f"an {FUNIT_REPOSITORY} generator file: gen_*.pt with enc_class_model…", _is_funit, _import_funit),
+    "sr": Source("an ESRGAN/Real-ESRGAN RRDBNet, SRVGGNetCompact or MSRResNet state dict: conv_first…, "
+                 "RRDB_trunk…, model.1.sub…, body.N…", _is_sr, _import_sr),
+    "junyanz": Source(f"a {JUNYANZ_REPOSITORY} generator: latest_net_G.pth with model.model.0… (U-Net) or "
+                      f"model.N.conv_block… (ResNet)", _is_junyanz, _import_junyanz),
+    "spandrel": Source("an architecture spandrel detects: SwinIR, HAT, DAT, Swin2SR, OmniSR, SPAN, …",
+                       _is_spandrel, _import_spandrel),
+}
+

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from i2i.errors import I2IError
 from i2i.images import ImageInfo, ImageReadError, output_bits, read_image, resize_plane, write_image
 from i2i.inference.backend import Backend
 from i2i.inference.jobs import Job, prepare_outputs
@@ -73,12 +74,31 @@ def _batches(decoded: Iterator[_Decoded], batch_size: int, report: Report,
         yield pending
 
 
-def _output_options(item: _Decoded, scale: int, height: int, width: int) -> dict[str, Any]:
+def output_size(height: int, width: int, scale: int, outscale: float | None) -> tuple[int, int]:
+    """(H, W) of the file written: the network's × scale, or × `outscale` of the input when given
+    (Real-ESRGAN's `--outscale`: int(W · S) × int(H · S))."""
+    if outscale is None:
+        return height * scale, width * scale
+    return max(1, int(height * outscale)), max(1, int(width * outscale))
+
+
+def rescale(output: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The network's output resized to `size` (H, W) with Lanczos (OpenCV's 8×8 kernel, as Real-ESRGAN
+    does); float outputs stay in [0, 1], 8/16-bit ones are saturated by OpenCV."""
+    if output.shape[:2] == size:
+        return output
+    import cv2
+
+    resized = cv2.resize(output, (size[1], size[0]), interpolation=cv2.INTER_LANCZOS4)
+    return np.clip(resized, 0.0, 1.0) if resized.dtype.kind == "f" else resized
+
+
+def _output_options(item: _Decoded, scale: int, size: tuple[int, int]) -> dict[str, Any]:
     """What the output keeps of its input: alpha (resized with the image), 16 bits, and — for
     super-resolution only — grey (a translation model may colour a grey input: edges → shoes)."""
     info, alpha = item.info, item.alpha
-    if alpha is not None and scale != 1:
-        alpha = resize_plane(alpha, width * scale, height * scale)
+    if alpha is not None and alpha.shape[:2] != size:
+        alpha = resize_plane(alpha, size[1], size[0])
     bits = output_bits(info)
     return {"alpha": alpha, "bits": bits, "grayscale": bool(scale > 1 and info is not None and info.grayscale)}
 
@@ -86,7 +106,20 @@ def _output_options(item: _Decoded, scale: int, height: int, width: int) -> dict
 _TOO_LARGE = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc", "failed to allocate")
 
 
-def _run_whole(backend: Backend, batch: list[_Decoded], multiple: int, min_size: int) -> list[np.ndarray]:
+def _run_tiled(backend: Backend, item: _Decoded, tile: TileSpec) -> list[np.ndarray]:
+    """One image, tile by tile into an 8/16-bit output. One window per forward pass: bounded memory is
+    what tiling is for (an SR network's activations at the output size dominate: ~1 GB for a 256-px
+    tile at ×4)."""
+    preprocess = backend.preprocess
+    dtype = np.uint16 if output_bits(item.info) == 16 else np.uint8
+    output = translate_tiled(backend.run, item.rgb, tile, scale=preprocess.scale, multiple_of=preprocess.multiple_of,
+                             min_size=preprocess.min_size, batch_size=1, dtype=dtype)
+    item.rgb = None  # the input is no longer needed: free it before encoding
+    return [output]
+
+
+def _run_whole(backend: Backend, batch: list[_Decoded]) -> list[np.ndarray]:
+    multiple, min_size = backend.preprocess.multiple_of, backend.preprocess.min_size
     inputs = to_batch([pad_to_multiple(item.rgb, multiple, min_size) for item in batch])
     try:
         return from_batch(backend.run(inputs))
@@ -112,13 +145,16 @@ def lookahead(batch_size: int) -> int:
 
 def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, overwrite: bool = False,
                     skip_existing: bool = False, workers: int = 2, tile: TileSpec | None = None,
-                    on_progress: Callable[[int], None] | None = None) -> Report:
+                    outscale: float | None = None, on_progress: Callable[[int], None] | None = None) -> Report:
     """Run `backend` over `jobs`, writing each output atomically. Never raises for a bad input file.
 
     An existing output is an I2IError unless `overwrite` (replace it) or `skip_existing` (leave it,
     listed in `Report.skipped`). With `tile`, images larger than one tile window are translated tile
-    by tile (`i2i.inference.tiling`); smaller ones whole, as without it. `on_progress(n)` is called as n more
-    images are written or failed."""
+    by tile (`i2i.inference.tiling`); smaller ones whole, as without it. With `outscale`, each output is
+    resized to outscale × its input's size (Lanczos). `on_progress(n)` is called as n more images are
+    written or failed."""
+    if outscale is not None and not outscale > 0:
+        raise I2IError(f"--outscale must be positive, got {outscale}")
     jobs, skipped = prepare_outputs(jobs, overwrite=overwrite, skip_existing=skip_existing)
     report = Report(skipped=[job.target for job in skipped])
     multiple, min_size, scale = backend.preprocess.multiple_of, backend.preprocess.min_size, backend.preprocess.scale
@@ -144,23 +180,14 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
         for batch in _batches(decoded_stream(), batch_size, report, tiled):
             height, width = batch[0].rgb.shape[:2]
             try:
-                if tiled(batch[0]):
-                    item = batch[0]
-                    bits = output_bits(item.info)
-                    # One window per forward pass: bounded memory is what tiling is for (an SR network's
-                    # activations at the output size dominate: ~1 GB for a 256-px tile at ×4).
-                    outputs = [translate_tiled(backend.run, item.rgb, tile, scale=scale, multiple_of=multiple,
-                                               min_size=min_size, batch_size=1,
-                                               dtype=np.uint16 if bits == 16 else np.uint8)]
-                    item.rgb = None  # the input is no longer needed: free it before encoding
-                else:
-                    outputs = _run_whole(backend, batch, multiple, min_size)
+                outputs = _run_tiled(backend, batch[0], tile) if tiled(batch[0]) else _run_whole(backend, batch)
             except _TooLarge as error:
                 report.failed += [(item.job.source, f"{item.job.source}: {error}") for item in batch]
                 continue
             for item, output in zip(batch, outputs, strict=True):
-                output = output[: height * scale, : width * scale]
-                options = _output_options(item, scale, height, width)
+                size = output_size(height, width, scale, outscale)
+                output = rescale(output[: height * scale, : width * scale], size)
+                options = _output_options(item, scale, size)
                 writes.append((item.job, encoder.submit(write_image, item.job.target, output, **options)))
             # Bound memory: wait for writes older than a few batches before decoding further.
             while len(writes) > ahead:

@@ -48,6 +48,7 @@ class TranslationPlan:
     batch_size: int = 4
     workers: int = 2
     tile: TileSpec | None = None
+    outscale: float | None = None       # resize outputs to this × the input (Lanczos), e.g. 3.5 from a ×4 model
 
     @property
     def total(self) -> int:
@@ -73,7 +74,7 @@ class TranslationPlan:
             # Already checked by plan_translation: pass overwrite so the library does not check again.
             report = translate_files(variant.backend, variant.todo, batch_size=self.batch_size,
                                      overwrite=True, workers=self.workers, tile=self.tile,
-                                     on_progress=on_progress)
+                                     outscale=self.outscale, on_progress=on_progress)
             written += len(report.written)
             failed += [reason for _, reason in report.failed if reason not in failed]
         return TranslationResult(written, failed, time.perf_counter() - started)
@@ -85,10 +86,12 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
                      batch_size: int = 4, workers: int = 2,
                      tile: int | None = None, tile_pad: int = 16, tile_feather: int = 16,
                      style: str | Path | None = None, num_styles: int | None = None, seed: int = 0,
-                     class_images: str | Path | None = None) -> TranslationPlan:
+                     class_images: str | Path | None = None, outscale: float | None = None) -> TranslationPlan:
     """Check the flags, collect this rank's jobs (RANK, WORLD_SIZE under torchrun), load the backend and
     bind its MUNIT/FUNIT codes; raises I2IError on a usage error, before anything is written."""
     check_output_flags(overwrite, skip_existing)
+    if outscale is not None and not outscale > 0:
+        raise I2IError(f"--outscale must be positive, got {outscale}")
     try:
         spec = TileSpec(tile, tile_pad, tile_feather) if tile is not None else None
     except ValueError as error:
@@ -101,4 +104,5 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
                                                   skip_existing=skip_existing))
                 for variant, variant_jobs in conditioned_variants(runner, jobs, style, num_styles, seed,
                                                                   class_images)]
-    return TranslationPlan(runner, shard, variants, batch_size=batch_size, workers=workers, tile=spec)
+    return TranslationPlan(runner, shard, variants, batch_size=batch_size, workers=workers, tile=spec,
+                           outscale=outscale)

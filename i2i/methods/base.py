@@ -74,6 +74,8 @@ class Recipe:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     gan: GanConfig = field(default_factory=GanConfig)  # objective, D regularisers, augmentation (i2i.losses.adversarial)
     loss_weights: dict[str, float] = field(default_factory=dict)
+    init: str | None = None             # --init: checkpoint or run whose generators (a run's discriminators too)
+                                        # start the training (i2i.train.init)
     ema_decay: float = 0.0              # EMA of generator weights for checkpoints (0 disables)
     precision: str = "fp32"             # fp32 | bf16 | fp16: autocast for the forward passes (fp16: CUDA only,
                                         # with gradient scaling; bf16 also on CPU); weights stay float32

@@ -42,6 +42,9 @@ from i2i.models import (
 from i2i.preprocess import Preprocess
 
 STAGES = ("srresnet", "srgan", "both")
+# What the networks see: i2i's own SR models (x − 0.5)/0.5 like every i2i method; the weights of
+# ESRGAN, Real-ESRGAN and BasicSR were trained on pixels in [0, 1] as they are (fine-tune those so).
+INPUT_RANGES = {"minus_one_one": (0.5, 0.5), "zero_one": (0.0, 1.0)}
 ARCHITECTURES = ("srresnet", "rrdbnet")
 
 
@@ -64,6 +67,8 @@ class SRGANRecipe(Recipe):
     batch_size: int = 16
     image_size: int = 96                # HR crop side (LR 24 at ×4)
     architecture: str = "srresnet"      # srresnet (paper) or rrdbnet (ESRGAN)
+    input_range: str = "minus_one_one"  # minus_one_one: (x − 0.5)/0.5; zero_one: pixels as they are (for --init
+                                        # from imported ESRGAN/Real-ESRGAN/BasicSR weights)
     srresnet: SRResNetConfig = field(default_factory=SRResNetConfig)
     rrdbnet: RRDBNetConfig = field(default_factory=RRDBNetConfig)
     discriminator: SRDiscriminatorConfig = field(default_factory=SRDiscriminatorConfig)
@@ -94,6 +99,8 @@ class SRGAN(Method):
         super().__init__(recipe)
         if recipe.architecture not in ARCHITECTURES:
             raise I2IError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {recipe.architecture!r}")
+        if recipe.input_range not in INPUT_RANGES:
+            raise I2IError(f"input_range must be one of {', '.join(INPUT_RANGES)}, got {recipe.input_range!r}")
         if recipe.scale not in (2, 4, 8):
             raise I2IError(f"scale must be 2, 4 or 8, got {recipe.scale}")
         if recipe.architecture == "srresnet":
@@ -171,6 +178,10 @@ class SRGAN(Method):
         return multiplier
 
     # -- losses -----------------------------------------------------------------------------------
+    def _to_unit_range(self, images: Tensor) -> Tensor:
+        """Network-space images → [-1, 1], what the VGG loss takes (identity for minus_one_one)."""
+        return images * 2 - 1 if self.recipe.input_range == "zero_one" else images
+
     def _pixel(self, output: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(output, target) if self.recipe.pixel_criterion == "mse" else F.l1_loss(output, target)
 
@@ -180,7 +191,7 @@ class SRGAN(Method):
         if not self.in_stage2():
             return {"pixel": self._pixel(sr, hr)}, {"sr": sr}
         disc = self.discriminators["discriminator"]
-        losses = {"content": self.perceptual_loss().to(sr.device)(sr, hr)}
+        losses = {"content": self.perceptual_loss().to(sr.device)(self._to_unit_range(sr), self._to_unit_range(hr))}
         losses["adversarial"] = self.adversary.generator_term(disc, sr, hr)
         if self.uses_term("gan_pixel"):
             losses["gan_pixel"] = self._pixel(sr, hr)
@@ -201,7 +212,9 @@ class SRGAN(Method):
 
     def preprocess(self) -> Preprocess:
         config = self.generators["generator"].config
+        mean, std = INPUT_RANGES[self.recipe.input_range]
         return Preprocess(size=self.recipe.image_size, scale=self.recipe.scale, min_size=config.min_size,
+                          multiple_of=config.multiple_of, mean=(mean,) * 3, std=(std,) * 3,
                           extra={"degradation": "Pillow BICUBIC ÷ scale of the 8-bit HR, rounded to 8 bits"})
 
     def header(self) -> dict[str, object]:

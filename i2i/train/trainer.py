@@ -67,6 +67,13 @@ class Trainer:
         self.console = console or Console(stderr=True, quiet=not self.dist.is_main)
         method.validate()
         method.initialise()
+        # Before the EMA copy and the optimisers, which start from these weights; a run being resumed
+        # (it has a state.pt) loads its own state instead.
+        if recipe.init and not (self.run_dir / "state.pt").exists():
+            from i2i.train.init import initialise_from
+
+            loaded = initialise_from(method, recipe.init)
+            self.console.print(f"--init {recipe.init}: {', '.join(loaded)}")
         self._check_performance_options()
         torch.manual_seed(recipe.seed)
         random.seed(recipe.seed)

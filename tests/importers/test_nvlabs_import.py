@@ -9,6 +9,8 @@ its outputs.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -362,7 +364,7 @@ def test_munit_import_writes_a_two_direction_checkpoint_that_translates(munit_fi
 
     path, official_a, official_b = munit_file
     out = tmp_path / "munit.safetensors"
-    report = import_weights("munit", path, out, domains=("edges", "shoes"))
+    report = import_weights(path, out, source="munit", domains=("edges", "shoes"))
     assert (report.method, report.direction, report.architecture) == ("munit", "edges->shoes", "munit")
     assert report.parameters == count(official_a) + count(official_b)
     checkpoint = load_checkpoint(out)
@@ -370,7 +372,9 @@ def test_munit_import_writes_a_two_direction_checkpoint_that_translates(munit_fi
     assert checkpoint.directions == ["edges->shoes", "shoes->edges"]
     assert header["method"] == "munit" and header["domains"] == ["edges", "shoes"]
     assert header["conditioning"] == {"kind": "style", "code_dim": 5, "prior": "normal"}
-    assert header["trained"] == {"imported_from": path.name, "source": "NVlabs/MUNIT"}
+    assert header["trained"] == {"imported_from": path.name, "source": "NVlabs/MUNIT", "importer": "munit",
+                                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                 "licence": "CC BY-NC-SA 4.0 (NVlabs/MUNIT)"}
     preprocess = checkpoint.preprocess
     assert (preprocess.size, preprocess.multiple_of, preprocess.min_size) == (256, 4, 8)
     batch = images(2, 7)
@@ -393,7 +397,7 @@ def test_funit_import_writes_a_class_conditioned_checkpoint_that_translates(tmp_
     path = tmp_path / "gen_00200000.pt"
     torch.save({"gen": gen.state_dict(), "gen_test": gen_test.state_dict()}, path)
     out = tmp_path / "funit.safetensors"
-    report = import_weights("funit", path, out)
+    report = import_weights(path, out, source="funit")
     assert (report.method, report.direction, report.architecture) == ("funit", "content->class", "funit")
     assert report.parameters == count(gen_test)
     checkpoint = load_checkpoint(out)
@@ -409,7 +413,7 @@ def test_funit_import_writes_a_class_conditioned_checkpoint_that_translates(tmp_
     expected = (official_k_shot(gen_test, content * 2 - 1, class_images * 2 - 1) * 0.5 + 0.5).clamp(0, 1)
     assert np.abs(backend.with_code(code).run(content.numpy()) - expected.numpy()).max() <= TOLERANCE
     with pytest.raises(I2IError, match="--domains does not apply to funit"):
-        import_weights("funit", path, tmp_path / "x.safetensors", domains=("cats", "dogs"))
+        import_weights(path, tmp_path / "x.safetensors", source="funit", domains=("cats", "dogs"))
 
 
 def test_load_official_flattens_and_strips_module(tmp_path):
@@ -463,7 +467,7 @@ def munit_state_files(tmp_path, munit_file):
 def test_import_errors_name_the_file(munit_file, tmp_path, source, name, message):
     munit_state_files(tmp_path, munit_file)
     with pytest.raises(I2IError) as error:
-        import_weights(source, tmp_path / name, tmp_path / "x.safetensors")
+        import_weights(tmp_path / name, tmp_path / "x.safetensors", source=source)
     assert str(error.value).startswith(str(tmp_path / name)) and message in str(error.value), str(error.value)
     assert not (tmp_path / "x.safetensors").exists()
     result = runner.invoke(app, ["weights", "import", source, str(tmp_path / name), "--out",
@@ -473,12 +477,12 @@ def test_import_errors_name_the_file(munit_file, tmp_path, source, name, message
 
 
 def test_unknown_source_lists_the_new_ones(tmp_path):
-    with pytest.raises(I2IError, match="choose one of: junyanz, munit, funit"):
-        import_weights("timm", tmp_path / "x.pt", tmp_path / "x.safetensors")
+    with pytest.raises(I2IError, match="choose one of: munit, funit, sr, junyanz, spandrel"):
+        import_weights(tmp_path / "x.pt", tmp_path / "x.safetensors", source="timm")
 
 
 def test_a_different_shaped_domain_is_refused(tmp_path):
     path = tmp_path / "gen.pt"
     torch.save({"a": official_munit(0).state_dict(), "b": official_munit(1, dim=4).state_dict()}, path)
     with pytest.raises(I2IError, match="gen.pt: the generators of domains a and b differ in shape"):
-        import_weights("munit", path, tmp_path / "x.safetensors")
+        import_weights(path, tmp_path / "x.safetensors", source="munit")

@@ -1,3 +1,4 @@
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -148,8 +149,10 @@ def test_cli_import_writes_a_checkpoint_that_reproduces_the_reference(imported):
     assert header["method"] == "cyclegan" and header["domains"] == ["A", "B"]
     assert checkpoint.directions == ["A->B"]
     assert header["generators"]["A->B"]["architecture"] == "resnet"
-    assert header["trained"] == {"imported_from": f"{RESNET6}.pth",
-                                 "source": "junyanz/pytorch-CycleGAN-and-pix2pix"}
+    assert header["trained"] == {"imported_from": f"{RESNET6}.pth", "importer": "junyanz",
+                                 "source": "junyanz/pytorch-CycleGAN-and-pix2pix",
+                                 "sha256": hashlib.sha256((FIXTURES / f"{RESNET6}.pth").read_bytes()).hexdigest(),
+                                 "licence": "BSD (junyanz/pytorch-CycleGAN-and-pix2pix)"}
     assert checkpoint.preprocess.multiple_of == 4 and checkpoint.preprocess.mean == (0.5, 0.5, 0.5)
     model = InferenceModel(checkpoint.generator("A->B"), checkpoint.preprocess, "per_image")
     x, expected = pixels(reference_io(RESNET6))
@@ -172,7 +175,7 @@ def test_imported_checkpoint_exports_to_onnx_with_parity(imported):
 
 @pytest.mark.parametrize("args, message", [
     (["weights", "import", "timm", str(FIXTURES / f"{RESNET6}.pth")],
-     "unknown weights source 'timm'; choose one of: junyanz"),
+     "unknown weights source 'timm'; choose one of: munit, funit, sr, junyanz, spandrel"),
     (["weights", "import", "junyanz", str(FIXTURES / f"{RESNET6}.io.pt")],
      f"{RESNET6}.io.pt: not a junyanz/pytorch-CycleGAN-and-pix2pix generator"),
     (["weights", "import", "junyanz", str(FIXTURES / "README.md")],
