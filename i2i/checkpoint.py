@@ -11,8 +11,9 @@ direction (`A->B.encoder.0.weight`) and one JSON header under the metadata key "
      "recipe": {... the fully resolved recipe ...}, "trained": {"steps": N, "finished": bool, ...}}
 
 Loading checks format and version, rebuilds each network strictly from `ARCHITECTURES`, and loads
-its weights with `strict=True`. Nothing is unpickled. The resume state (`state.pt`) is a plain dict
-of tensors and numbers, read with `torch.load(weights_only=True)`.
+its weights with `strict=True` (architecture "spandrel": spandrel detects the network in the stored
+tensors, which must be what the header names). Nothing is unpickled. The resume state (`state.pt`)
+is a plain dict of tensors and numbers, read with `torch.load(weights_only=True)`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from i2i import __version__
 from i2i.errors import I2IError
 from i2i.files import atomic_write
 from i2i.models import build, describe
+from i2i.models.spandrel_network import SpandrelNetwork
 from i2i.preprocess import Preprocess
 
 FORMAT = "i2i"
@@ -142,6 +144,8 @@ class Checkpoint:
     def generator(self, direction: str) -> nn.Module:
         """The generator for `direction`, built from the header and loaded strictly, in eval mode."""
         spec = self.header["generators"][direction]
+        if spec["architecture"] == "spandrel":  # built from its tensors, not a config: _spandrel_generator
+            return self._spandrel_generator(spec["config"], self.tensors(direction))
         try:
             module = build(spec["architecture"], spec["config"])
         except ValueError as error:
@@ -152,6 +156,28 @@ class Checkpoint:
         except RuntimeError as error:
             raise I2IError(f"{self.path}: weights do not match the {spec['architecture']} described in the "
                            f"header: {str(error).splitlines()[0]}") from None
+        return module.eval()
+
+    def _spandrel_generator(self, config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+        """Families delegated to spandrel have no constructor a config could call: spandrel detects the
+        network from the stored tensors (upstream keys under `net.`), which must hold the architecture
+        and scale the header names."""
+        try:
+            module = SpandrelNetwork.from_state_dict(state)
+        except (ValueError, KeyError, RuntimeError) as error:
+            reason = str(error.args[0] if error.args else type(error).__name__).splitlines()[0]
+            raise I2IError(f"{self.path}: the stored tensors are not the {config.get('architecture')} the "
+                           f"header describes ({reason})") from None
+        found = (module.config.architecture, module.config.scale)
+        named = (config.get("architecture"), config.get("scale"))
+        if found != named:
+            raise I2IError(f"{self.path}: the header describes a ×{named[1]} {named[0]}, but spandrel detects "
+                           f"a ×{found[1]} {found[0]} in the stored tensors")
+        # Upstream runs BatchNorm with its running averages; "per_image" would swap it for InstanceNorm.
+        batchnorm = self.header.get("inference", {}).get("batchnorm", "per_image")
+        if batchnorm != "running" and any(isinstance(layer, nn.BatchNorm2d) for layer in module.modules()):
+            raise I2IError(f"{self.path}: this {found[0]} has BatchNorm layers, which run with their running "
+                           f"averages upstream; the header has inference.batchnorm {batchnorm!r}, not 'running'")
         return module.eval()
 
 

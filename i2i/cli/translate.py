@@ -68,9 +68,9 @@ def translate(
                             style=style, num_styles=num_styles, seed=seed, class_images=class_images,
                             outscale=outscale)
     if plan.tiles_normalised_separately:
-        typer.echo("warning: this model normalises with per-image statistics (InstanceNorm), so tiles are "
-                   "normalised separately: tiled outputs differ slightly from whole-image ones "
-                   "(the cross-fade hides the seams)", err=True)
+        typer.echo("warning: this model looks beyond a tile's context (per-image statistics such as "
+                   "InstanceNorm, or attention windows wider than the tile pad), so tiled outputs differ slightly "
+                   "from whole-image ones (the cross-fade hides the seams)", err=True)
     result = _run_with_progress(plan)
     for reason in result.failed:
         typer.echo(f"error: {reason}", err=True)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from i2i.export.int8 import QuantizeReport, calibration_files, quantize_int8
 from i2i.files import atomic_write
 from i2i.inference.codes import code_kind
 from i2i.inference.deployed import InferenceModel
+from i2i.models.spandrel_network import SpandrelNetwork
 from i2i.preprocess import Preprocess
 
 INPUT_NAME = "image"
@@ -78,7 +81,8 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
     if quantize is not None:  # a missing or empty folder fails now, not after the export
         calibration_files(calibration)
 
-    proto = _trace(network, preprocess, opset)
+    with _spandrel_guard(network, opset):
+        proto = _trace(network, preprocess, opset)
     header = dict(checkpoint.header)
     set_metadata(proto, {
         "i2i": json.dumps(header),
@@ -88,8 +92,9 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
         "i2i.input": "float32 NCHW RGB in [0, 1]; H and W multiples of i2i.multiple_of",
         "i2i.output": "float32 NCHW RGB in [0, 1]",
     })
-    parity = _parity(network, proto, preprocess)
-    check_parity(parity, tolerance, "size")
+    with _spandrel_guard(network, opset):
+        parity = _parity(network, proto, preprocess)
+        check_parity(parity, tolerance, "size")
     atomic_write(out, lambda temporary: onnx.save(proto, str(temporary)))
     quantized = quantize_int8(out, int8_path(out), calibration) if quantize is not None else None
     return ExportReport(out, direction, parity, tolerance, quantized=quantized)
@@ -112,9 +117,9 @@ def image_dims() -> tuple[torch.export.Dim, torch.export.Dim, torch.export.Dim]:
 
 def _trace(network: InferenceModel, preprocess: Preprocess, opset: int) -> onnx.ModelProto:
     """The generator as an ONNX graph with dynamic batch, height and width."""
-    multiple = preprocess.multiple_of
-    # Trace at 2 blocks and batch 2: a size of exactly 1 would be specialised by torch.export.
-    example = torch.rand(2, preprocess.channels, 2 * multiple, 2 * multiple)
+    multiple, blocks = preprocess.multiple_of, _blocks(preprocess)
+    # Trace at ≥ 2 blocks and batch 2: a size of exactly 1 would be specialised by torch.export.
+    example = torch.rand(2, preprocess.channels, blocks * multiple, blocks * multiple)
     # H and W are multiples of `multiple_of`: state that to the exporter so its shape guards hold.
     batch, height, width = image_dims()
     dynamic = {"image": {0: batch, 2: multiple * height, 3: multiple * width}}
@@ -128,20 +133,52 @@ def _trace(network: InferenceModel, preprocess: Preprocess, opset: int) -> onnx.
 
 def _parity(network: InferenceModel, proto: onnx.ModelProto,
             preprocess: Preprocess) -> list[tuple[tuple[int, ...], float]]:
-    """Parity before the file lands: two sizes (one non-square), batch 2."""
+    """Parity before the file lands: two sizes (one non-square), batches 1 and 3 — not the trace's 2: a
+    graph the exporter froze at the trace batch (a model computing its batch size through a float, as
+    spandrel's SwinIR does) is silently wrong at any other and fails here."""
     import onnxruntime
 
     multiple = preprocess.multiple_of
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     parity = []
     generator = torch.Generator().manual_seed(0)
-    for blocks_h, blocks_w in ((2, 2), (2, 3)):  # ≥ 2 blocks: a ResNet cannot run at 1×multiple
-        sample = torch.rand(2, preprocess.channels, multiple * blocks_h, multiple * blocks_w, generator=generator)
+    blocks = _blocks(preprocess)  # ≥ 2: a ResNet cannot run at 1×multiple
+    for batch, blocks_h, blocks_w in ((1, blocks, blocks), (3, blocks, blocks + 1)):
+        sample = torch.rand(batch, preprocess.channels, multiple * blocks_h, multiple * blocks_w,
+                            generator=generator)
         with torch.no_grad():
             expected = network(sample).numpy()
         actual = session.run(None, {INPUT_NAME: sample.numpy()})[0]
         parity.append((tuple(sample.shape), float(np.abs(actual - expected).max())))
     return parity
+
+
+def _blocks(preprocess: Preprocess) -> int:
+    """Multiples of `multiple_of` per side in the trace and parity inputs: 2, or enough for `min_size`
+    (spandrel's networks: SwinIR, HAT, … need sides of at least 16)."""
+    return max(2, -(-preprocess.min_size // preprocess.multiple_of))
+
+
+# -- networks imported through spandrel: an export that fails is one line naming the architecture ----
+@contextmanager
+def _spandrel_guard(network: InferenceModel, opset: int) -> Iterator[None]:
+    """Around the trace and the parity check. For a network imported through spandrel, an architecture
+    known not to export is refused before the exporter runs (one crashes it), and a failure of the
+    exporter, of onnxruntime on its graph or of the parity check becomes one I2IError naming it."""
+    generator = network.generator
+    if not isinstance(generator, SpandrelNetwork):
+        yield
+        return
+    name = f"{generator.config.architecture} (imported through spandrel)"
+    if generator.onnx_problem is not None:
+        raise I2IError(f"{name} does not export to ONNX: {generator.onnx_problem}; translate the checkpoint "
+                       f"with the torch backend instead")
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - the exporter's and onnxruntime's errors share no type
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise I2IError(f"{name} does not export to ONNX with torch.onnx.export (dynamo, opset {opset}): "
+                       f"{reason}; translate the checkpoint with the torch backend instead") from None
 
 
 def check_parity(parity: list[tuple[tuple, float]], tolerance: float, per: str) -> None:

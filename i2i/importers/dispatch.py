@@ -28,11 +28,8 @@ from torch import nn
 from i2i.checkpoint import make_header, save_checkpoint
 from i2i.errors import I2IError
 from i2i.importers.junyanz import generator_from_reference
-from i2i.importers.nvlabs import (
-    funit_generator_from_official,
-    munit_generators_from_official,
-    select_funit_state,
-)
+from i2i.importers.nvlabs import select_funit_state
+from i2i.importers.nvlabs_run import import_funit, import_munit
 from i2i.importers.reading import flatten, read_weights_file
 from i2i.inference.codes import CodeKind
 from i2i.inference.deployed import BATCHNORM_MODES
@@ -47,6 +44,8 @@ FUNIT_DIRECTION = "content->class"
 SR_DOMAINS = ["LR", "HR"]               # what i2i's own SRGAN checkpoints name them
 # The licences of the code that defines each format (weights files may carry their own terms).
 LICENCES = {"junyanz": "BSD (junyanz/pytorch-CycleGAN-and-pix2pix)",
+            "esrgan-new": "Apache-2.0 (xinntao/ESRGAN)", "esrgan-old": "Apache-2.0 (xinntao/ESRGAN)",
+            "esrgan-basicsr": "MIT (xinntao/Real-ESRGAN)", "srvgg": "MIT (xinntao/Real-ESRGAN)",
             "munit": "CC BY-NC-SA 4.0 (NVlabs/MUNIT)", "funit": "CC BY-NC-SA 4.0 (NVlabs/FUNIT)"}
 
 
@@ -118,6 +117,8 @@ def import_weights(file: str | Path, out: str | Path, source: str | None = None,
     options = ImportOptions(file, domains, batchnorm, Path(config) if config is not None else None)
     try:
         imported = SOURCES[source].build(raw, options)
+    except I2IError as error:
+        raise (error if str(file) in str(error) else I2IError(f"{file}: {error}")) from None
     except (ValueError, KeyError, RuntimeError, AttributeError, IndexError) as error:
         # KeyError's str() quotes its message; args[0] is the plain text.
         reason = str(error.args[0] if error.args else type(error).__name__).splitlines()[0]
@@ -188,20 +189,21 @@ def _is_funit(raw: dict[str, Any]) -> bool:
 
 
 def _import_munit(raw: dict[str, Any], options: ImportOptions) -> Imported:
-    gen_a, gen_b = munit_generators_from_official(flatten(raw))
+    # Built as the run's config.yaml says (activ, pad_type); the domains checked to be joinable.
+    gen_a, gen_b, notes = import_munit(flatten(raw), options.file, options.config)
+    for generator in (gen_a, gen_b):
+        _check_channels(options.file, generator.config.in_channels, generator.config.out_channels)
     config = gen_a.config
-    if gen_b.config != config:
-        # A direction joins one domain's content encoder to the other's decoder: their shapes must agree.
-        raise I2IError(f"{options.file}: the generators of domains a and b differ in shape ({config} vs "
-                       f"{gen_b.config}); an i2i MUNIT direction needs both alike")
-    _check_channels(options.file, config.in_channels, config.out_channels)
     a, b = options.domains
     generators: dict[str, nn.Module] = {f"{a}->{b}": MUNITGenerator.cross(gen_a, gen_b),
                                         f"{b}->{a}": MUNITGenerator.cross(gen_b, gen_a)}
     conditioning = {"kind": CodeKind.STYLE, "code_dim": config.style_dim, "prior": "normal"}
-    return Imported("munit", options.domains, generators, _preprocess(256, config),
-                    {"architecture": "munit", "style_dim": config.style_dim, "dim": config.dim},
-                    conditioning=conditioning, networks=[gen_a, gen_b],
+    # A grey domain (input_dim 1) beside an RGB one: the images are RGB, the deployed model takes the luma.
+    channels = max(gen_a.config.in_channels, gen_b.config.in_channels)
+    return Imported("munit", options.domains, generators, _preprocess(256, config, channels),
+                    {"architecture": "munit", "style_dim": config.style_dim, "dim": config.dim,
+                     "activation": config.activation, "pad_type": config.pad_type},
+                    conditioning=conditioning, networks=[gen_a, gen_b], notes=notes,
                     trained={"source": MUNIT_REPOSITORY, "licence": LICENCES["munit"]})
 
 
@@ -211,7 +213,7 @@ def _import_funit(raw: dict[str, Any], options: ImportOptions) -> Imported:
                        f"the class of the class images (domains content and class), got {options.domains}")
     state = flatten(raw)
     weights = select_funit_state(state)[0]
-    generator = funit_generator_from_official(state)
+    generator, notes = import_funit(state, options.file, options.config)
     config = generator.config
     _check_channels(options.file, config.in_channels, config.out_channels)
     conditioning = {"kind": CodeKind.CLASS, "code_dim": config.class_dim, "k_shot": "mean of the K codes",
@@ -221,11 +223,11 @@ def _import_funit(raw: dict[str, Any], options: ImportOptions) -> Imported:
         trained["weights"] = weights
     return Imported("funit", FUNIT_DOMAINS, {FUNIT_DIRECTION: generator}, _preprocess(128, config),
                     {"architecture": "funit", "class_dim": config.class_dim, "dim": config.dim},
-                    conditioning=conditioning, trained=trained)
+                    conditioning=conditioning, trained=trained, notes=notes)
 
 
-def _preprocess(size: int, config: Any) -> Preprocess:
-    channels = config.in_channels
+def _preprocess(size: int, config: Any, channels: int | None = None) -> Preprocess:
+    channels = channels or config.in_channels
     return Preprocess(size=size, channels=channels, mean=(0.5,) * channels, std=(0.5,) * channels,
                       multiple_of=config.multiple_of, min_size=config.min_size)
 
@@ -259,7 +261,7 @@ def _import_sr(raw: dict[str, Any], options: ImportOptions) -> Imported:
     if family is None:
         raise ValueError(f"the keys fit none of {', '.join(SR_FAMILIES)}")
     network, info = sr_network(state, family)
-    return _sr_imported(network, info, {"source": SR_FAMILIES[family], "licence": info.get("license")})
+    return _sr_imported(network, info, {"source": SR_FAMILIES[family], "licence": LICENCES.get(family)})
 
 
 def _import_spandrel(raw: dict[str, Any], options: ImportOptions) -> Imported:
@@ -279,12 +281,16 @@ def _sr_imported(network: nn.Module, info: dict[str, Any], trained: dict[str, An
     preprocess = Preprocess(size=256, channels=channels, mean=(0.0,) * channels, std=(1.0,) * channels,
                             multiple_of=config.multiple_of, min_size=config.min_size, scale=info["scale"],
                             extra={"imported": info["family"]})
-    summary = {"family": info["family"], "architecture": describe(network)["architecture"],
-               "scale": info["scale"], **info.get("sizes", {})}
+    # The sizes i2i's own networks have are few; spandrel's constructors take ~20 arguments, which the
+    # checkpoint keeps and the summary line leaves out.
+    sizes = info.get("sizes", {}) if len(info.get("sizes", {})) <= 8 else {}
+    summary = {"family": info["family"], "architecture": describe(network)["architecture"], "scale": info["scale"],
+               **sizes}
     notes = [f"{key}: {value}" for key, value in info.get("supports", {}).items() if value not in (True, "exact")]
+    # Upstream runs any BatchNorm with its running averages (eval mode), so the checkpoint says so.
     return Imported("srgan", SR_DOMAINS, {"LR->HR": network}, preprocess, summary,
-                    conditioning={"scale": info["scale"]}, trained={k: v for k, v in trained.items() if v},
-                    notes=[f"note: {note}" for note in notes])
+                    conditioning={"scale": info["scale"]}, inference={"batchnorm": "running"},
+                    trained={k: v for k, v in trained.items() if v}, notes=[f"note: {note}" for note in notes])
 
 
 SOURCES: dict[str, Source] = {

@@ -21,9 +21,15 @@ The functions here map those names onto i2i's `MUNITGenerator` / `FUNITGenerator
 from the tensors. They are strict: every i2i tensor must be filled and every official tensor used,
 except normalisation running statistics — the AdaIN layers' dummy buffers, and the InstanceNorm
 statistics that checkpoints saved by the `track_running_stats=True` revision of MUNIT carry (the current
-official code builds InstanceNorm without them, and PyTorch drops them on load). Activation (ReLU) and
-padding (reflection) are not in the tensors: the released configurations' values are assumed.
+official code builds InstanceNorm without them: outputs follow each image's own statistics).
 Files are read with `torch.load(weights_only=True)` only: no pickled code runs.
+
+What the tensors cannot show is read from the trainer's `config.yaml` (`find_run_config`): MUNIT's
+`AdaINGen` builds every Conv2dBlock (but the output's tanh) and the MLP's LinearBlocks with `gen.activ`
+and every convolution with `gen.pad_type`; its sizes (`gen.dim`, …, `input_dim_a`/`_b`) are checked
+against the tensors. A PReLU shows in the tensors (one shared slope per layer, `….activation.weight`;
+i2i's PReLU keeps one per channel, all set to it). FUNIT's `FewShotGen` hard-codes ReLU and reflection
+padding, so its config.yaml only has sizes to check.
 """
 
 from __future__ import annotations
@@ -93,11 +99,14 @@ def _content_encoder(state: dict[str, Tensor], official: str) -> tuple[dict[str,
     downsample = _count(state, f"{official}.model.{{}}.conv.weight", start=1)
     res = f"{official}.model.{downsample + 1}.model"
     res_blocks = _count(state, f"{res}.{{}}.model.0.conv.weight")
-    mapping = {"content_encoder.stem.conv": f"{official}.model.0.conv"}
+    mapping = {"content_encoder.stem.conv": f"{official}.model.0.conv",
+               "content_encoder.stem.act": f"{official}.model.0.activation"}
     for i in range(downsample):
         mapping[f"content_encoder.down.{i}.conv"] = f"{official}.model.{i + 1}.conv"
+        mapping[f"content_encoder.down.{i}.act"] = f"{official}.model.{i + 1}.activation"
     for j in range(res_blocks):
         mapping[f"content_encoder.blocks.{j}.conv1.conv"] = f"{res}.{j}.model.0.conv"
+        mapping[f"content_encoder.blocks.{j}.conv1.act"] = f"{res}.{j}.model.0.activation"
         mapping[f"content_encoder.blocks.{j}.conv2.conv"] = f"{res}.{j}.model.1.conv"
     sizes = {"in_channels": int(stem.shape[1]), "dim": int(stem.shape[0]), "content_downsample": downsample,
              "content_res_blocks": res_blocks}
@@ -111,9 +120,11 @@ def _code_encoder(state: dict[str, Tensor], official: str, ours: str) -> tuple[d
     downsample = _count(state, f"{official}.model.{{}}.conv.weight", start=1)
     head = _tensor(state, f"{official}.model.{downsample + 2}.weight", 4)  # model.(downsample+1): pooling
     mapping = {f"{ours}.stem.conv": f"{official}.model.0.conv",
+               f"{ours}.stem.act": f"{official}.model.0.activation",
                f"{ours}.head": f"{official}.model.{downsample + 2}"}
     for i in range(downsample):
         mapping[f"{ours}.down.{i}.conv"] = f"{official}.model.{i + 1}.conv"
+        mapping[f"{ours}.down.{i}.act"] = f"{official}.model.{i + 1}.activation"
     return mapping, downsample, int(head.shape[0])
 
 
@@ -124,9 +135,11 @@ def _decoder(state: dict[str, Tensor], res_blocks: int, upsample: int,
     mapping = {}
     for j in range(res_blocks):
         mapping[f"decoder.blocks.{j}.conv1.conv"] = f"dec.model.0.model.{j}.model.0.conv"
+        mapping[f"decoder.blocks.{j}.act"] = f"dec.model.0.model.{j}.model.0.activation"
         mapping[f"decoder.blocks.{j}.conv2.conv"] = f"dec.model.0.model.{j}.model.1.conv"
     for u in range(upsample):
         mapping[f"decoder.up.{u}.conv.conv"] = f"dec.model.{2 + 2 * u}.conv"  # dec.model.(1+2u): Upsample
+        mapping[f"decoder.up.{u}.conv.act"] = f"dec.model.{2 + 2 * u}.activation"
         if layer_norm:
             mapping[f"decoder.up.{u}.conv.norm"] = f"dec.model.{2 + 2 * u}.norm"
     head = f"dec.model.{1 + 2 * upsample}"
@@ -135,10 +148,13 @@ def _decoder(state: dict[str, Tensor], res_blocks: int, upsample: int,
 
 
 def _mlp(state: dict[str, Tensor]) -> tuple[dict[str, str], dict[str, int]]:
-    """mlp.model.<k>.fc → decoder.mlp.layers.<2k> (i2i puts a ReLU module between the linear layers)."""
+    """mlp.model.<k>.fc → decoder.mlp.layers.<2k>, its activation → layers.<2k+1> (i2i's activations are
+    modules of the same Sequential)."""
     first = _tensor(state, "mlp.model.0.fc.weight", 2)
     blocks = _count(state, "mlp.model.{}.fc.weight")
     mapping = {f"decoder.mlp.layers.{2 * k}": f"mlp.model.{k}.fc" for k in range(blocks)}
+    for k in range(blocks - 1):
+        mapping[f"decoder.mlp.layers.{2 * k + 1}"] = f"mlp.model.{k}.activation"
     return mapping, {"mlp_dim": int(first.shape[0]), "mlp_blocks": blocks, "code_in": int(first.shape[1])}
 
 
@@ -158,10 +174,12 @@ def _load_mapped(module: nn.Module, state: dict[str, Tensor], mapping: dict[str,
             missing.append(source)
             continue
         used.add(source)
-        if state[source].shape != tensor.shape:
-            mismatched.append(f"{source} {tuple(state[source].shape)} (i2i's {key} is {tuple(tensor.shape)})")
-        else:
+        if state[source].shape == tensor.shape:
             renamed[key] = state[source]
+        elif isinstance(module.get_submodule(head), nn.PReLU) and state[source].shape == (1,):
+            renamed[key] = state[source].expand(tensor.shape).clone()   # one shared slope → one per channel
+        else:
+            mismatched.append(f"{source} {tuple(state[source].shape)} (i2i's {key} is {tuple(tensor.shape)})")
     leftover = [k for k in state if k not in used and k.rpartition(".")[2] not in RUNNING_STATISTICS]
     problems = []
     if missing:
@@ -181,9 +199,11 @@ def _check_code(code_dim: int, mlp_in: int, encoder: str) -> None:
 
 
 # -- generators ------------------------------------------------------------------------------------
-def munit_generator_from_official(state: dict[str, Tensor]) -> MUNITGenerator:
+def munit_generator_from_official(state: dict[str, Tensor], activation: str = "relu",
+                                  pad_type: str = "reflect") -> MUNITGenerator:
     """One domain's MUNIT `AdaINGen` state dict (`state_dict['a']` or `['b']` of a `gen_*.pt`) → an
-    i2i `MUNITGenerator` with its weights. Raises ValueError naming what does not fit."""
+    i2i `MUNITGenerator` with its weights, built with the run's `gen.activ` / `gen.pad_type` (the
+    tensors do not show them). Raises ValueError naming what does not fit."""
     content_map, sizes = _content_encoder(state, "enc_content")
     style_map, style_downsample, style_dim = _code_encoder(state, "enc_style", "style_encoder")
     mlp_map, mlp = _mlp(state)
@@ -192,20 +212,22 @@ def munit_generator_from_official(state: dict[str, Tensor]) -> MUNITGenerator:
                                          layer_norm=True)
     config = MUNITConfig(**sizes, out_channels=out_channels, style_dim=style_dim, mlp_dim=mlp["mlp_dim"],
                          mlp_blocks=mlp["mlp_blocks"], style_downsample=style_downsample, up_norm="layer",
-                         activation="relu", pad_type="reflect")
+                         activation=activation, mlp_activation=activation, pad_type=pad_type)
     generator = MUNITGenerator(config)
     _load_mapped(generator, state, {**content_map, **style_map, **decoder_map, **mlp_map},
                  "NVlabs/MUNIT AdaINGen")
     return generator
 
 
-def munit_generators_from_official(state: dict[str, Tensor]) -> tuple[MUNITGenerator, MUNITGenerator]:
+def munit_generators_from_official(state: dict[str, Tensor], activation: str = "relu",
+                                   pad_type: str = "reflect") -> tuple[MUNITGenerator, MUNITGenerator]:
     """Both domains of a MUNIT `gen_*.pt` (flattened by `load_official`: `a.…` and `b.…`, or the
     trainer's own `gen_a.…` / `gen_b.…`) → (generator of domain a, generator of domain b)."""
     for a, b in (("a", "b"), ("gen_a", "gen_b")):
         state_a, state_b = _sub_state(state, a), _sub_state(state, b)
         if state_a and state_b:
-            return munit_generator_from_official(state_a), munit_generator_from_official(state_b)
+            return (munit_generator_from_official(state_a, activation, pad_type),
+                    munit_generator_from_official(state_b, activation, pad_type))
     found = ", ".join(sorted({key.split(".")[0] for key in state})[:5]) or "no keys"
     raise ValueError(f"expected the generators of both domains under 'a' and 'b' (as MUNIT's trainer saves "
                      f"gen_*.pt); found {found}")
@@ -224,7 +246,8 @@ def select_funit_state(state: dict[str, Tensor]) -> tuple[str | None, dict[str, 
 
 def funit_generator_from_official(state: dict[str, Tensor]) -> FUNITGenerator:
     """A FUNIT `FewShotGen` state dict — bare, or a whole `gen_*.pt` ({'gen', 'gen_test'}, nested or
-    flattened), of which `gen_test` is taken — → an i2i `FUNITGenerator`. Raises ValueError."""
+    flattened), of which `gen_test` is taken — → an i2i `FUNITGenerator` (ReLU, reflection padding,
+    as FewShotGen hard-codes them). Raises ValueError."""
     if any(isinstance(value, dict) for value in state.values()):
         state = _flatten(state)
     _, state = select_funit_state(state)
@@ -241,3 +264,5 @@ def funit_generator_from_official(state: dict[str, Tensor]) -> FUNITGenerator:
     _load_mapped(generator, state, {**content_map, **class_map, **decoder_map, **mlp_map},
                  "NVlabs/FUNIT FewShotGen")
     return generator
+
+

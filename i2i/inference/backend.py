@@ -93,6 +93,9 @@ def uses_image_statistics(backend: Backend) -> bool:
         return True  # MUNIT/FUNIT: InstanceNorm in the content encoder, AdaIN/LayerNorm in the decoder
     if header.get("inference", {}).get("batchnorm", "per_image") == "per_image" and _mentions(header, "batch"):
         return True
+    if any(g.get("architecture") == "spandrel" and g.get("config", {}).get("tiling") != "exact"
+           for g in header.get("generators", {}).values()):
+        return True  # windowed attention past the tile, or image-wide averages (SwinIR, HAT, DAT, …)
     return _mentions(header, "instance")
 
 

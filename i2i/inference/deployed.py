@@ -2,6 +2,10 @@
 
 `translate` (torch backend), `export` (the ONNX graph) and the trainer's sample grids all run this
 module, so what a user sees in samples is what translate writes and what the ONNX file computes.
+
+A generator of a grey domain beside RGB images (an imported MUNIT trained with `input_dim_a: 1`) sees
+the BT.601 luma of its RGB input, and its 1-channel output is replicated to RGB, here, so that the ONNX
+graph keeps the contract: float32 NCHW RGB in [0, 1] in and out.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from i2i.nn.convert import batchnorm_to_instancenorm
 from i2i.preprocess import Preprocess
 
 BATCHNORM_MODES = ("per_image", "running")
+LUMA = (0.299, 0.587, 0.114)   # ITU-R BT.601 R, G, B weights, as `i2i.images.luma`
 
 
 class InferenceModel(nn.Module):
@@ -22,6 +27,10 @@ class InferenceModel(nn.Module):
 
     Normalisation is folded in: the generator sees (x − mean)/std and its tanh output is mapped back
     with y·std + mean, then clamped. Dropout is off (eval mode): the output is deterministic.
+
+    With RGB images (`preprocess.channels` 3) and a generator whose `config.in_channels` is 1, the
+    generator sees the luma of x instead; with `config.out_channels` 1, its output is replicated to
+    the three channels, and its code encoder (which reads images of the output domain) sees luma too.
     """
 
     def __init__(self, generator: nn.Module, preprocess: Preprocess, batchnorm: str = "per_image") -> None:
@@ -35,13 +44,22 @@ class InferenceModel(nn.Module):
             parameter.requires_grad_(False)
         self.generator = generator
         channels = preprocess.channels
+        config = getattr(generator, "config", None)
+        in_channels = getattr(config, "in_channels", channels)
+        self.grey_source = channels == 3 and in_channels == 1
+        self.grey_target = channels == 3 and getattr(config, "out_channels", in_channels) == 1
+        uniform = len(set(preprocess.mean)) == 1 and len(set(preprocess.std)) == 1
+        if (self.grey_source or self.grey_target) and not uniform:
+            raise ValueError(f"a grey generator beside RGB images needs one mean and std for every channel, "
+                             f"got mean {preprocess.mean} and std {preprocess.std}")
         self.register_buffer("mean", torch.tensor(preprocess.mean, dtype=torch.float32).view(1, channels, 1, 1))
         self.register_buffer("std", torch.tensor(preprocess.std, dtype=torch.float32).view(1, channels, 1, 1))
 
     def forward(self, image: Tensor, *codes: Tensor) -> Tensor:
         """`codes`: the style (MUNIT) or class (FUNIT) code, (N, D) or (1, D), for generators that take one."""
-        normalised = (image - self.mean) / self.std
-        output = self.generator(normalised, *codes)
+        output = self.generator(self._normalise(image, self.grey_source), *codes)
+        if self.grey_target:
+            output = output.repeat(1, 3, 1, 1)                    # (N, 1, H, W) → (N, 3, H, W)
         return (output * self.std + self.mean).clamp(0.0, 1.0)
 
     def encode(self, image: Tensor) -> Tensor:
@@ -50,7 +68,15 @@ class InferenceModel(nn.Module):
         encoder = getattr(self.generator, "code_encoder", None)
         if encoder is None:
             raise TypeError(f"{type(self.generator).__name__} has no style or class encoder")
-        return encoder((image - self.mean) / self.std)
+        return encoder(self._normalise(image, self.grey_target))
+
+    def _normalise(self, image: Tensor, grey: bool) -> Tensor:
+        """(x − mean)/std, of the luma of x when the network takes a grey image (mean and std are then
+        the same for every channel, and the luma weights sum to 1)."""
+        if not grey:
+            return (image - self.mean) / self.std
+        luma = image[:, 0:1] * LUMA[0] + image[:, 1:2] * LUMA[1] + image[:, 2:3] * LUMA[2]
+        return (luma - self.mean[:, :1]) / self.std[:, :1]
 
 
 class CodeEncoderModel(nn.Module):

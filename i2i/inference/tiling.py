@@ -77,6 +77,19 @@ def _weights(cores: list[tuple[int, int]], index: int, start: int, size: int, fe
     return weight.astype(np.float32)
 
 
+def _aligned(spec: TileSpec, multiple_of: int) -> TileSpec:
+    """`spec` with core and context rounded up to whole multiples of `multiple_of`.
+
+    A strided or pixel-unshuffled network is not shift-invariant: a window computes what the whole
+    image would only where it starts at a multiple of `multiple_of`. With the image padded to the
+    multiple (as untiled inference pads it) and cores and context whole multiples, every window starts
+    at one, the border windows too (the padded length being a multiple)."""
+    def up(value: int) -> int:
+        return -(-value // multiple_of) * multiple_of
+
+    return TileSpec(up(spec.tile), up(spec.pad), spec.feather) if multiple_of > 1 else spec
+
+
 def translate_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, spec: TileSpec, *,
                     scale: int = 1, multiple_of: int = 1, min_size: int = 1, batch_size: int = 4,
                     dtype: type = np.uint8) -> np.ndarray:
@@ -84,6 +97,13 @@ def translate_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, 
     [0, 1]) tile by tile. Returns the (H·scale)×(W·scale)×C output quantised to `dtype`
     (uint8 or uint16), assembled band by band so float memory stays bounded."""
     height, width, channels = image.shape
+    aligned = _aligned(spec, multiple_of)
+    padded_h, padded_w = padded_size(height, width, multiple_of, 1)
+    if (padded_h, padded_w) != (height, width) or aligned != spec:
+        padded = np.pad(image, ((0, padded_h - height), (0, padded_w - width), (0, 0)), mode="reflect")
+        output = translate_tiled(run, padded, aligned, scale=scale, multiple_of=multiple_of, min_size=min_size,
+                                 batch_size=batch_size, dtype=dtype)
+        return output[:height * scale, :width * scale]  # a view: no second copy of a huge output
     window = spec.window(multiple_of, min_size)
     # Along an axis shorter than a window there is one core (the whole axis) and the window is the
     # axis padded to the multiple (reflect), like untiled inference.

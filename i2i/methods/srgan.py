@@ -32,12 +32,16 @@ from i2i.errors import I2IError
 from i2i.losses.adversarial import GanConfig
 from i2i.methods.base import InferenceConfig, Method, OptimizerConfig, Recipe, ScheduleConfig
 from i2i.models import (
+    MSRResNet,
+    MSRResNetConfig,
     RRDBNet,
     RRDBNetConfig,
     SRDiscriminator,
     SRDiscriminatorConfig,
     SRResNet,
     SRResNetConfig,
+    SRVGGNet,
+    SRVGGNetConfig,
 )
 from i2i.preprocess import Preprocess
 
@@ -45,7 +49,10 @@ STAGES = ("srresnet", "srgan", "both")
 # What the networks see: i2i's own SR models (x − 0.5)/0.5 like every i2i method; the weights of
 # ESRGAN, Real-ESRGAN and BasicSR were trained on pixels in [0, 1] as they are (fine-tune those so).
 INPUT_RANGES = {"minus_one_one": (0.5, 0.5), "zero_one": (0.0, 1.0)}
-ARCHITECTURES = ("srresnet", "rrdbnet")
+# The generator a recipe trains, each with its config section; the last two are the networks of
+# imported Real-ESRGAN compact and BasicSR MSRResNet weights, here so that `--init` can fine-tune them.
+GENERATORS = {"srresnet": SRResNet, "rrdbnet": RRDBNet, "srvggnet": SRVGGNet, "msrresnet": MSRResNet}
+ARCHITECTURES = tuple(GENERATORS)
 
 
 @dataclass
@@ -66,11 +73,13 @@ class SRGANRecipe(Recipe):
     steps: int = 1_200_000              # 10⁶ SRResNet + 2·10⁵ SRGAN updates
     batch_size: int = 16
     image_size: int = 96                # HR crop side (LR 24 at ×4)
-    architecture: str = "srresnet"      # srresnet (paper) or rrdbnet (ESRGAN)
+    architecture: str = "srresnet"      # srresnet (paper), rrdbnet (ESRGAN), srvggnet (Real-ESRGAN compact) or msrresnet
     input_range: str = "minus_one_one"  # minus_one_one: (x − 0.5)/0.5; zero_one: pixels as they are (for --init
                                         # from imported ESRGAN/Real-ESRGAN/BasicSR weights)
     srresnet: SRResNetConfig = field(default_factory=SRResNetConfig)
     rrdbnet: RRDBNetConfig = field(default_factory=RRDBNetConfig)
+    srvggnet: SRVGGNetConfig = field(default_factory=SRVGGNetConfig)
+    msrresnet: MSRResNetConfig = field(default_factory=MSRResNetConfig)
     discriminator: SRDiscriminatorConfig = field(default_factory=SRDiscriminatorConfig)
     gan: GanConfig = field(default_factory=lambda: GanConfig(objective="vanilla"))  # −log D(G(x)); ESRGAN: ragan
     pixel_criterion: str = "mse"        # stage 1 loss (and stage 2's optional pixel term): mse or l1
@@ -103,10 +112,8 @@ class SRGAN(Method):
             raise I2IError(f"input_range must be one of {', '.join(INPUT_RANGES)}, got {recipe.input_range!r}")
         if recipe.scale not in (2, 4, 8):
             raise I2IError(f"scale must be 2, 4 or 8, got {recipe.scale}")
-        if recipe.architecture == "srresnet":
-            generator: nn.Module = SRResNet(replace(recipe.srresnet, scale=recipe.scale))
-        else:
-            generator = RRDBNet(replace(recipe.rrdbnet, scale=recipe.scale))
+        config = getattr(recipe, recipe.architecture)
+        generator: nn.Module = GENERATORS[recipe.architecture](replace(config, scale=recipe.scale))
         self.generators = nn.ModuleDict({"generator": generator})
         self.discriminators = nn.ModuleDict({
             "discriminator": SRDiscriminator(replace(recipe.discriminator, input_size=recipe.image_size))})

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from i2i.models.funit import FUNITConfig, FUNITGenerator, MultiTaskDiscriminator, MultiTaskDiscriminatorConfig
+from i2i.models.msrresnet import MSRResNet, MSRResNetConfig
 from i2i.models.munit import (
     MultiScaleDiscriminator,
     MultiScaleDiscriminatorConfig,
@@ -18,8 +19,10 @@ from i2i.models.munit import (
 from i2i.models.patchgan import PatchGAN, PatchGANConfig, check_input_size
 from i2i.models.resnet import ResNetConfig, ResNetGenerator
 from i2i.models.rrdb import RRDBNet, RRDBNetConfig
+from i2i.models.spandrel_network import SpandrelConfig, SpandrelNetwork
 from i2i.models.sr_discriminator import SRDiscriminator, SRDiscriminatorConfig
 from i2i.models.srresnet import SRResNet, SRResNetConfig
+from i2i.models.srvgg import SRVGGNet, SRVGGNetConfig
 from i2i.models.unet import UNetConfig, UNetGenerator
 
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
@@ -29,10 +32,13 @@ ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     "srresnet": (SRResNetConfig, SRResNet),
     "sr_discriminator": (SRDiscriminatorConfig, SRDiscriminator),
     "rrdbnet": (RRDBNetConfig, RRDBNet),
+    "srvggnet": (SRVGGNetConfig, SRVGGNet),
+    "msrresnet": (MSRResNetConfig, MSRResNet),
     "munit": (MUNITConfig, MUNITGenerator),
     "munit_discriminator": (MultiScaleDiscriminatorConfig, MultiScaleDiscriminator),
     "funit": (FUNITConfig, FUNITGenerator),
     "funit_discriminator": (MultiTaskDiscriminatorConfig, MultiTaskDiscriminator),
+    "spandrel": (SpandrelConfig, SpandrelNetwork),  # built from its tensors: see Checkpoint.generator
 }
 
 
@@ -60,7 +66,9 @@ def describe(module: nn.Module) -> dict[str, Any]:
     return {"architecture": architecture_name(module), "config": asdict(module.config)}
 
 
-__all__ = ["ARCHITECTURES", "FUNITConfig", "FUNITGenerator", "MUNITConfig", "MUNITGenerator", "MultiScaleDiscriminator",
+__all__ = ["ARCHITECTURES", "FUNITConfig", "FUNITGenerator", "MSRResNet", "MSRResNetConfig", "MUNITConfig",
+           "MUNITGenerator", "MultiScaleDiscriminator",
            "MultiScaleDiscriminatorConfig", "MultiTaskDiscriminator", "MultiTaskDiscriminatorConfig", "PatchGAN", "PatchGANConfig", "RRDBNet", "RRDBNetConfig", "ResNetConfig",
            "ResNetGenerator", "SRDiscriminator", "SRDiscriminatorConfig", "SRResNet", "SRResNetConfig",
+           "SRVGGNet", "SRVGGNetConfig",
            "UNetConfig", "UNetGenerator", "build", "check_input_size", "describe"]

@@ -6,6 +6,8 @@ One generator for every class (§3, appendix A):
   With K images of a class, each is encoded and the K codes are averaged (`class_code`), for any K.
 - decoder: 2 AdaIN residual blocks fed by an MLP of the class code → 3 × [nearest ×2 → 5×5 conv →
   InstanceNorm → ReLU] → 7×7 conv → tanh.
+Every activation but the final tanh is `activation` (the class MLP's included) and every convolution
+pads with `pad_type`; the official `FewShotGen` builds them all with ReLU and reflection padding.
 
 `MultiTaskDiscriminator` is the paper's multi-task adversarial discriminator: a residual network
 (activation-first blocks, average pooling between stages) ending in one output channel per training
@@ -26,8 +28,8 @@ from i2i.nn import ConvNormAct, PreActResBlock, init_weights
 
 @dataclass
 class FUNITConfig:
-    in_channels: int = 3
-    out_channels: int = 3
+    in_channels: int = 3            # of the content images
+    out_channels: int = 3           # of the output, and of the class images the class encoder reads
     dim: int = 64                   # first layer's width; ×2 per content downsampling (512 at the code)
     class_dim: int = 64             # length of the class code (the paper's latent_dim)
     mlp_dim: int = 256
@@ -37,8 +39,8 @@ class FUNITConfig:
     class_downsample: int = 4
     up_norm: str = "instance"       # FUNIT's decoder normalises its upsampling convs with InstanceNorm
     spectral_norm: bool = False     # on every convolution (imaginaire's improved FUNIT)
-    activation: str = "relu"
-    pad_type: str = "reflect"
+    activation: str = "relu"        # every activation but the output tanh (the official FewShotGen: relu)
+    pad_type: str = "reflect"       # of every convolution (the official FewShotGen: reflect)
     init: str = "kaiming"
     init_gain: float = 0.02
 

@@ -4,18 +4,24 @@ An image is split into a *content code* (spatial, shared by the domains) and a *
 vector, specific to a domain). A domain's generator has (§3, appendix B of the paper):
 
 - content encoder: 7×7 conv (dim) → `content_downsample` 4×4 stride-2 convs doubling the width →
-  `content_res_blocks` residual blocks; InstanceNorm and ReLU everywhere, reflection padding.
+  `content_res_blocks` residual blocks; InstanceNorm everywhere.
 - style encoder: 7×7 conv → two 4×4 stride-2 convs doubling the width → `style_downsample − 2` more at
   that width → global average pooling → 1×1 conv to `style_dim` (8). No normalisation: it would erase
   the very statistics the style is made of.
 - decoder: residual blocks with AdaIN whose γ/β come from an MLP of the style code → per downsampling,
   nearest ×2 upsampling + 5×5 conv + LayerNorm + ReLU → 7×7 conv → tanh.
 
+Every activation but the final tanh and the style MLP's is `activation` (ReLU in the paper), the MLP's
+is `mlp_activation`, and every convolution pads with `pad_type` (reflection). The official `AdaINGen`
+builds all of them, the MLP's included, from `gen.activ` and `gen.pad_type`: imported runs set both.
+
 Translation A → B = decoder_B(content_encoder_A(x), s) with s ~ N(0, I) (random styles) or
 s = style_encoder_B(reference) (example-guided). `MUNITGenerator` is one domain's three parts for
 training; the deployed direction A → B is a `MUNITGenerator` of the same shape assembled from A's
 content encoder and B's style encoder and decoder (`MUNITGenerator.cross`), so a checkpoint stores
-one self-contained network per direction.
+one self-contained network per direction. The style encoder reads images of the domain the decoder
+writes, so it takes `out_channels`: a direction from a grey domain (1 channel) to an RGB one has
+in_channels 1 and out_channels 3.
 
 `MultiScaleDiscriminator`: the same 4-layer PatchGAN-style critic (no norm, LeakyReLU 0.2) at 3 scales,
 the input average-pooled by 2 between scales; each scale gives a map of logits.
@@ -23,7 +29,7 @@ the input average-pooled by 2 between scales; each scale gives a map of logits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -31,6 +37,7 @@ from torch import Tensor, nn
 
 from i2i.nn import AdaINResBlock, ConvNormAct, Downsample, NearestUpConv, ResBlock, StyleMLP, init_weights
 from i2i.nn.adain import AdaIN, split_adain_params
+from i2i.nn.factory import get_act
 
 
 class ContentEncoder(nn.Module):
@@ -87,7 +94,7 @@ class AdaINDecoder(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, res_blocks: int, upsample: int, code_dim: int,
                  mlp_dim: int = 256, mlp_blocks: int = 3, up_norm: str = "layer", act: str = "relu",
-                 pad_type: str = "reflect", spectral_norm: bool = False) -> None:
+                 pad_type: str = "reflect", spectral_norm: bool = False, mlp_act: str = "relu") -> None:
         super().__init__()
         dim, sn = in_channels, spectral_norm
         self.blocks = nn.ModuleList([AdaINResBlock(dim, act=act, pad_type=pad_type, spectral_norm=sn)
@@ -99,6 +106,11 @@ class AdaINDecoder(nn.Module):
         self.up = nn.Sequential(*ups)
         self.head = ConvNormAct(dim, out_channels, 7, pad_type=pad_type, act="tanh", bias=True, spectral_norm=sn)
         self.mlp = StyleMLP(code_dim, self.num_adain_params, mlp_dim, mlp_blocks)
+        if mlp_act != "relu":
+            # The official MLP's hidden activations follow `activ` as well; StyleMLP builds ReLUs.
+            for i, layer in enumerate(self.mlp.layers):
+                if isinstance(layer, nn.ReLU):
+                    self.mlp.layers[i] = get_act(mlp_act, mlp_dim)
 
     @property
     def adain_layers(self) -> list[AdaIN]:
@@ -119,22 +131,24 @@ class AdaINDecoder(nn.Module):
 def adain_generator_parts(config: MUNITConfig | Any, code_dim: int,
                           code_downsample: int) -> tuple[ContentEncoder, StyleEncoder, AdaINDecoder]:
     """Content encoder, code encoder (MUNIT style / FUNIT class) and AdaIN decoder from a MUNIT or
-    FUNIT config: the two papers' generators differ only in sizes and the upsampling norm."""
+    FUNIT config: the two papers' generators differ only in sizes and the upsampling norm. The code
+    encoder reads reference images of the output domain: `out_channels` (= in_channels but across a
+    grey and an RGB domain)."""
     sn = config.spectral_norm
     content = ContentEncoder(config.in_channels, config.dim, config.content_downsample, config.content_res_blocks,
                              "instance", config.activation, config.pad_type, sn)
-    code = StyleEncoder(config.in_channels, config.dim, code_downsample, code_dim, config.activation,
+    code = StyleEncoder(config.out_channels, config.dim, code_downsample, code_dim, config.activation,
                         config.pad_type, sn)
     decoder = AdaINDecoder(content.out_channels, config.out_channels, config.content_res_blocks,
                            config.content_downsample, code_dim, config.mlp_dim, config.mlp_blocks, config.up_norm,
-                           config.activation, config.pad_type, sn)
+                           config.activation, config.pad_type, sn, getattr(config, "mlp_activation", "relu"))
     return content, code, decoder
 
 
 @dataclass
 class MUNITConfig:
-    in_channels: int = 3
-    out_channels: int = 3
+    in_channels: int = 3            # of the content encoder's images
+    out_channels: int = 3           # of the decoder's images, and of the style encoder's references
     dim: int = 64                   # first layer's width; ×2 per content downsampling (256 at the code)
     style_dim: int = 8              # length of the style code
     mlp_dim: int = 256              # hidden width of the style → AdaIN MLP
@@ -144,8 +158,11 @@ class MUNITConfig:
     style_downsample: int = 4
     up_norm: str = "layer"          # decoder upsampling norm: LayerNorm (MUNIT); instance in FUNIT
     spectral_norm: bool = False     # on every convolution (imaginaire's "improved MUNIT")
-    activation: str = "relu"
-    pad_type: str = "reflect"
+    activation: str = "relu"        # every activation but the output tanh (the official gen.activ)
+    # The style MLP's hidden activations: the official AdaINGen builds them from gen.activ too (the importer
+    # sets this to `activation`); i2i's own runs keep ReLU, as every checkpoint before this field had.
+    mlp_activation: str = "relu"
+    pad_type: str = "reflect"       # of every convolution (the official gen.pad_type)
     init: str = "kaiming"           # the official MUNIT generator init (its discriminators: N(0, 0.02))
     init_gain: float = 0.02
 
@@ -173,10 +190,15 @@ class MUNITGenerator(nn.Module):
     @classmethod
     def cross(cls, source: MUNITGenerator, target: MUNITGenerator) -> MUNITGenerator:
         """The direction source → target: source's content encoder, target's style encoder and
-        decoder. Shares (does not copy) the modules."""
+        decoder. Shares (does not copy) the modules. The two may differ in their images' channels only
+        (a grey and an RGB domain); raises ValueError otherwise."""
+        config = replace(target.config, in_channels=source.config.in_channels)
+        if replace(source.config, out_channels=target.config.out_channels) != config:
+            raise ValueError(f"cannot join the content encoder of {source.config} to the decoder of "
+                             f"{target.config}: they differ in more than their images' channels")
         translator = cls.__new__(cls)
         nn.Module.__init__(translator)
-        translator.config = target.config
+        translator.config = config
         translator.content_encoder = source.content_encoder
         translator.style_encoder = target.style_encoder
         translator.decoder = target.decoder

@@ -3,7 +3,8 @@
 No official file can be downloaded here, so the official module structure is written out below — only
 the attribute names (which make the state-dict keys) and the forward computations, in particular the
 official AdaIN (`F.batch_norm` on (1, B·C, H, W) with γ/β assigned as attributes from the MLP output)
-and MUNIT's LayerNorm (unbiased std, ε added to the std). The importer is checked against its keys and
+and MUNIT's LayerNorm (unbiased std, ε added to the std), with the layer choices the trainers read from
+config.yaml (`activ`, `pad_type`, the images' channels). The importer is checked against its keys and
 its outputs.
 """
 
@@ -66,10 +67,18 @@ class LayerNorm(nn.Module):
         return x * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
 
 
+def official_activation(name):
+    """Conv2dBlock's and LinearBlock's activations (MUNIT networks.py): one shared PReLU slope."""
+    return {"relu": nn.ReLU, "lrelu": lambda: nn.LeakyReLU(0.2), "prelu": nn.PReLU, "selu": nn.SELU,
+            "tanh": nn.Tanh, "none": lambda: None}[name]()
+
+
 class Conv2dBlock(nn.Module):
-    def __init__(self, cin, cout, kernel, stride, padding, norm="none", activation="relu"):
+    def __init__(self, cin, cout, kernel, stride, padding, norm="none", activation="relu",
+                 pad_type="reflect"):
         super().__init__()
-        self.pad = nn.ReflectionPad2d(padding)
+        self.pad = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d,
+                    "zero": nn.ZeroPad2d}[pad_type](padding)
         if norm == "in":
             self.norm = nn.InstanceNorm2d(cout)
         elif norm == "ln":
@@ -78,7 +87,7 @@ class Conv2dBlock(nn.Module):
             self.norm = AdaptiveInstanceNorm2d(cout)
         else:
             self.norm = None
-        self.activation = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "none": None}[activation]
+        self.activation = official_activation(activation)
         self.conv = nn.Conv2d(cin, cout, kernel, stride, bias=True)
 
     def forward(self, x):
@@ -100,9 +109,9 @@ class Sequence(nn.Module):
 
 
 class ResBlock(Sequence):
-    def __init__(self, dim, norm):
-        super().__init__(Conv2dBlock(dim, dim, 3, 1, 1, norm, "relu"),
-                         Conv2dBlock(dim, dim, 3, 1, 1, norm, "none"))
+    def __init__(self, dim, norm, activ="relu", pad_type="reflect"):
+        super().__init__(Conv2dBlock(dim, dim, 3, 1, 1, norm, activ, pad_type),
+                         Conv2dBlock(dim, dim, 3, 1, 1, norm, "none", pad_type))
 
     def forward(self, x):
         return self.model(x) + x
@@ -112,7 +121,7 @@ class LinearBlock(nn.Module):
     def __init__(self, cin, cout, activation):
         super().__init__()
         self.fc = nn.Linear(cin, cout)
-        self.activation = nn.ReLU() if activation == "relu" else None
+        self.activation = official_activation(activation)
 
     def forward(self, x):
         x = self.fc(x)
@@ -120,47 +129,52 @@ class LinearBlock(nn.Module):
 
 
 class MLP(Sequence):
-    def __init__(self, cin, cout, dim, blocks):
-        layers = [LinearBlock(cin, dim, "relu")] + [LinearBlock(dim, dim, "relu") for _ in range(blocks - 2)]
+    def __init__(self, cin, cout, dim, blocks, activ="relu"):
+        layers = [LinearBlock(cin, dim, activ)] + [LinearBlock(dim, dim, activ) for _ in range(blocks - 2)]
         super().__init__(*layers, LinearBlock(dim, cout, "none"))
 
     def forward(self, x):
         return self.model(x.view(x.size(0), -1))
 
 
-def code_encoder(downs, dim, code_dim):
-    layers = [Conv2dBlock(3, dim, 7, 1, 3)]
+def code_encoder(downs, dim, code_dim, input_dim=3, activ="relu", pad_type="reflect"):
+    layers = [Conv2dBlock(input_dim, dim, 7, 1, 3, "none", activ, pad_type)]
     for _ in range(2):
-        layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1))
+        layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, "none", activ, pad_type))
         dim *= 2
-    layers += [Conv2dBlock(dim, dim, 4, 2, 1) for _ in range(downs - 2)]
+    layers += [Conv2dBlock(dim, dim, 4, 2, 1, "none", activ, pad_type) for _ in range(downs - 2)]
     return Sequence(*layers, nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, code_dim, 1, 1, 0))
 
 
 class OfficialGenerator(nn.Module):
     """MUNIT's AdaINGen (`enc_style`, LayerNorm upsampling) or FUNIT's FewShotGen (`enc_class_model`,
-    InstanceNorm upsampling): `enc_content`, `dec`, `mlp` in both."""
+    InstanceNorm upsampling): `enc_content`, `dec`, `mlp` in both. `input_dim` is the domain's channels
+    (MUNIT's input_dim_a/b), `activ` and `pad_type` as config.yaml's gen section gives them."""
 
     def __init__(self, code_encoder_name, dim=8, code_dim=5, mlp_dim=16, mlp_blocks=3, downs=2, n_res=2,
-                 code_downs=4, up_norm="ln"):
+                 code_downs=4, up_norm="ln", input_dim=3, activ="relu", pad_type="reflect"):
         super().__init__()
         self.code_encoder_name = code_encoder_name
-        setattr(self, code_encoder_name, code_encoder(code_downs, dim, code_dim))
-        layers = [Conv2dBlock(3, dim, 7, 1, 3, "in")]
+        setattr(self, code_encoder_name, code_encoder(code_downs, dim, code_dim, input_dim, activ, pad_type))
+        layers = [Conv2dBlock(input_dim, dim, 7, 1, 3, "in", activ, pad_type)]
         for _ in range(downs):
-            layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, "in"))
+            layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, "in", activ, pad_type))
             dim *= 2
-        self.enc_content = Sequence(*layers, Sequence(*[ResBlock(dim, "in") for _ in range(n_res)]))
-        layers = [Sequence(*[ResBlock(dim, "adain") for _ in range(n_res)])]
+        blocks = [ResBlock(dim, "in", activ, pad_type) for _ in range(n_res)]
+        self.enc_content = Sequence(*layers, Sequence(*blocks))
+        layers = [Sequence(*[ResBlock(dim, "adain", activ, pad_type) for _ in range(n_res)])]
         for _ in range(downs):
-            layers += [nn.Upsample(scale_factor=2), Conv2dBlock(dim, dim // 2, 5, 1, 2, up_norm)]
+            layers += [nn.Upsample(scale_factor=2),
+                       Conv2dBlock(dim, dim // 2, 5, 1, 2, up_norm, activ, pad_type)]
             dim //= 2
-        self.dec = Sequence(*layers, Conv2dBlock(dim, 3, 7, 1, 3, "none", "tanh"))
+        self.dec = Sequence(*layers, Conv2dBlock(dim, input_dim, 7, 1, 3, "none", "tanh", pad_type))
         adain = sum(2 * m.num_features for m in self.dec.modules() if isinstance(m, AdaptiveInstanceNorm2d))
-        self.mlp = MLP(code_dim, adain, mlp_dim, mlp_blocks)
+        self.mlp = MLP(code_dim, adain, mlp_dim, mlp_blocks, activ)
         for name, parameter in self.named_parameters():  # non-trivial everything (LayerNorm's β starts at 0)
             if name.endswith(("beta", "bias")):
                 nn.init.normal_(parameter, 0.0, 0.1)
+            elif name.endswith("activation.weight"):     # a PReLU's slope: a different one per layer
+                nn.init.uniform_(parameter, 0.05, 0.5)
 
     def encode_code(self, x):
         return getattr(self, self.code_encoder_name)(x)
@@ -486,3 +500,58 @@ def test_a_different_shaped_domain_is_refused(tmp_path):
     torch.save({"a": official_munit(0).state_dict(), "b": official_munit(1, dim=4).state_dict()}, path)
     with pytest.raises(I2IError, match="gen.pt: the generators of domains a and b differ in shape"):
         import_weights(path, tmp_path / "x.safetensors", source="munit")
+
+
+# -- activation, padding and a grey domain (what config.yaml gives) -----------------------------------
+@pytest.mark.parametrize("activ, pad_type", [("lrelu", "zero"), ("prelu", "replicate"), ("tanh", "reflect"),
+                                             ("none", "zero")])
+@torch.no_grad()
+def test_munit_activation_and_padding_follow_the_given_settings(activ, pad_type):
+    official = official_munit(2, activ=activ, pad_type=pad_type)
+    generator = munit_generator_from_official(official.state_dict(), activ, pad_type).eval()
+    assert (generator.config.activation, generator.config.pad_type) == (activ, pad_type)
+    slopes = [k for k in official.state_dict() if k.endswith("activation.weight")]
+    # style 1 + 4, content 1 + 2 + 2, decoder 2 + 2, MLP 2: every layer but the tanh, the 1×1 and the last fc
+    assert len(slopes) == (5 + 5 + 4 + 2 if activ == "prelu" else 0)
+    assert len(generator.state_dict()) == len(parameters(official.state_dict()))
+    x = images(2, 10) * 2 - 1
+    code = official.enc_style(x)
+    assert (generator.encode_style(x) - code.flatten(1)).abs().max() <= TOLERANCE
+    expected = official.decode(official.enc_content(x), code)
+    assert expected.std() > 0.05
+    assert (generator(x, code.flatten(1)) - expected).abs().max() <= TOLERANCE
+    # relu/reflect weights run the wrong layers: the settings matter (what the import got wrong before)
+    if activ != "prelu":
+        wrong = munit_generator_from_official(official.state_dict()).eval()
+        assert (wrong(x, code.flatten(1)) - expected).abs().max() > 1e-3
+
+
+def test_munit_prelu_slopes_need_prelu():
+    state = official_munit(2, activ="prelu").state_dict()
+    with pytest.raises(ValueError, match=r"unmapped keys enc_style\.model\.0\.activation\.weight"):
+        munit_generator_from_official(state)                              # built with ReLU: slopes left over
+    with pytest.raises(ValueError, match=r"missing .*enc_content\.model\.0\.activation\.weight"):
+        munit_generator_from_official(official_munit(2).state_dict(), "prelu")
+
+
+@torch.no_grad()
+def test_munit_cross_joins_a_grey_and_an_rgb_domain():
+    official_a, official_b = official_munit(3, input_dim=1), official_munit(4)
+    gen_a = munit_generator_from_official(official_a.state_dict())
+    gen_b = munit_generator_from_official(official_b.state_dict())
+    assert (gen_a.config.in_channels, gen_a.config.out_channels) == (1, 1)
+    a2b, b2a = MUNITGenerator.cross(gen_a, gen_b).eval(), MUNITGenerator.cross(gen_b, gen_a).eval()
+    assert (a2b.config.in_channels, a2b.config.out_channels) == (1, 3)
+    assert (b2a.config.in_channels, b2a.config.out_channels) == (3, 1)
+    grey, rgb = images(2, 11)[:, :1] * 2 - 1, images(2, 12) * 2 - 1
+    expected = official_b.decode(official_a.enc_content(grey), official_b.enc_style(rgb))
+    assert (a2b(grey, a2b.encode_style(rgb)) - expected).abs().max() <= TOLERANCE
+    expected = official_a.decode(official_b.enc_content(rgb), official_a.enc_style(grey))
+    assert expected.shape == (2, 1, 32, 32)
+    assert (b2a(rgb, b2a.encode_style(grey)) - expected).abs().max() <= TOLERANCE
+    # the checkpoint rebuilds a direction from its config alone: same modules, same keys and shapes
+    rebuilt = MUNITGenerator(a2b.config)
+    shapes = {k: v.shape for k, v in a2b.state_dict().items()}
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == shapes
+    with pytest.raises(ValueError, match="differ in more than their images' channels"):
+        MUNITGenerator.cross(gen_a, munit_generator_from_official(official_munit(5, dim=4).state_dict()))

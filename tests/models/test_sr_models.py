@@ -9,12 +9,16 @@ import torch.nn.functional as F
 
 from i2i.inference.deployed import InferenceModel
 from i2i.models import (
+    MSRResNet,
+    MSRResNetConfig,
     RRDBNet,
     RRDBNetConfig,
     SRDiscriminator,
     SRDiscriminatorConfig,
     SRResNet,
     SRResNetConfig,
+    SRVGGNet,
+    SRVGGNetConfig,
     build,
     describe,
 )
@@ -139,3 +143,78 @@ def test_srresnet_onnx_matches_torch(upsample_skip):
         actual = session.run(None, {"image": x.numpy()})[0]
         assert actual.shape == (shape[0], 3, 4 * shape[2], 4 * shape[3])
         assert np.abs(actual - expected).max() <= 1e-4
+
+
+# -- networks of downloaded SR weights: Real-ESRGAN's unshuffle RRDBNet, SRVGGNetCompact, MSRResNet ----------
+def test_imported_sr_parameter_counts():
+    # Real-ESRGAN ×2 / ×1: the head takes 3·4 / 3·16 channels, the rest is RRDB_ESRGAN_x4
+    assert count(RRDBNet(RRDBNetConfig(scale=2, unshuffle=2))) == 16_697_987 + 64 * 9 * 9 == 16_703_171
+    assert count(RRDBNet(RRDBNetConfig(scale=1, unshuffle=4))) == 16_697_987 + 64 * 9 * 45 == 16_723_907
+    pair = conv(64, 64, 3) + 64                                   # conv + PReLU(64)
+    assert count(SRVGGNet(SRVGGNetConfig())) == conv(3, 64, 3) + 64 + 16 * pair + conv(64, 48, 3) == 621_424
+    assert count(SRVGGNet(SRVGGNetConfig(num_convs=32))) == 1_213_296    # realesr-general-x4v3
+    msrresnet = (conv(3, 64, 3) + 16 * 2 * conv(64, 64, 3) + 2 * conv(64, 256, 3) + conv(64, 64, 3)
+                 + conv(64, 3, 3))
+    assert count(MSRResNet(MSRResNetConfig())) == msrresnet == 1_517_571
+
+
+def test_rrdbnet_unshuffle_keeps_the_esrgan_layout():
+    """unshuffle 1 (the default) adds no layer and no key; 2/4 change only the head's input width."""
+    plain = RRDBNet(RRDBNetConfig(channels=8, growth=4, num_blocks=1))
+    shuffled = RRDBNet(RRDBNetConfig(channels=8, growth=4, num_blocks=1, scale=2, unshuffle=2))
+    assert list(plain.state_dict()) == list(shuffled.state_dict())
+    assert plain.config.multiple_of == 1 and shuffled.config.multiple_of == 2
+    assert shuffled.head.conv.weight.shape == (8, 12, 3, 3) and len(shuffled.upsample) == 2
+
+
+@pytest.mark.parametrize("scale, unshuffle", [(2, 2), (1, 4), (1, 2)])
+def test_rrdbnet_unshuffle_shapes_and_gradients(scale, unshuffle):
+    net = RRDBNet(RRDBNetConfig(scale=scale, unshuffle=unshuffle, channels=8, growth=4, num_blocks=1))
+    x = torch.rand(2, 3, 4 * 3, 4 * 5)
+    out = net(x)
+    assert out.shape == (2, 3, 12 * scale, 20 * scale)
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+@pytest.mark.parametrize("config", [RRDBNetConfig(scale=1), RRDBNetConfig(unshuffle=3),
+                                    RRDBNetConfig(scale=8, unshuffle=2)])
+def test_rrdbnet_rejects_bad_unshuffle(config):
+    with pytest.raises(ValueError, match="unshuffle"):
+        RRDBNet(config)
+
+
+@pytest.mark.parametrize("net", [SRVGGNet(SRVGGNetConfig(channels=8, num_convs=2, scale=3)),
+                                 MSRResNet(MSRResNetConfig(channels=8, num_blocks=2, scale=3))],
+                         ids=["srvggnet", "msrresnet"])
+def test_residual_sr_networks_shapes_and_gradients(net):
+    x = torch.rand(2, 3, 7, 10)
+    out = net(x)
+    assert out.shape == (2, 3, 21, 30) and net.config.multiple_of == net.config.min_size == 1
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+@pytest.mark.parametrize("net_cls, config", [(SRVGGNet, SRVGGNetConfig(out_channels=1)),
+                                             (SRVGGNet, SRVGGNetConfig(act="lrelu")),
+                                             (SRVGGNet, SRVGGNetConfig(scale=0)),
+                                             (MSRResNet, MSRResNetConfig(scale=8)),
+                                             (MSRResNet, MSRResNetConfig(out_channels=1))])
+def test_residual_sr_networks_reject_bad_configs(net_cls, config):
+    with pytest.raises(ValueError):
+        net_cls(config)
+
+
+@pytest.mark.parametrize("name, config", [("srvggnet", {"channels": 8, "num_convs": 1}),
+                                          ("msrresnet", {"channels": 8, "num_blocks": 1, "scale": 2}),
+                                          ("rrdbnet", {"channels": 8, "growth": 4, "num_blocks": 1,
+                                                       "scale": 1, "unshuffle": 4})])
+def test_imported_sr_networks_are_registered(name, config):
+    net = build(name, config)
+    description = describe(net)
+    assert description["architecture"] == name
+    rebuilt = build(name, description["config"])
+    rebuilt.load_state_dict(net.state_dict(), strict=True)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(rebuilt.eval()(x), net.eval()(x))
