@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from i2i.importers.reading import flatten
 from i2i.models import FUNITConfig, FUNITGenerator, MUNITConfig, MUNITGenerator
 
 RUNNING_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
@@ -54,21 +55,7 @@ def load_official(path: str | Path) -> dict[str, Tensor]:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state_dict (a dict of tensors), got {type(state).__name__}")
-    return _flatten(state)
-
-
-def _flatten(state: dict, prefix: str = "") -> dict[str, Tensor]:
-    flat: dict[str, Tensor] = {}
-    for key, value in state.items():
-        name = ".".join(part for part in f"{prefix}{key}".split(".") if part != "module")
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        elif isinstance(value, Tensor):
-            flat[name] = value
-        else:
-            raise ValueError(f"expected a state_dict (a dict of tensors), but {name} is a "
-                             f"{type(value).__name__}")
-    return flat
+    return flatten(state, strict=True)
 
 
 def _sub_state(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
@@ -249,7 +236,7 @@ def funit_generator_from_official(state: dict[str, Tensor]) -> FUNITGenerator:
     flattened), of which `gen_test` is taken — → an i2i `FUNITGenerator` (ReLU, reflection padding,
     as FewShotGen hard-codes them). Raises ValueError."""
     if any(isinstance(value, dict) for value in state.values()):
-        state = _flatten(state)
+        state = flatten(state, strict=True)
     _, state = select_funit_state(state)
     content_map, sizes = _content_encoder(state, "enc_content")
     class_map, class_downsample, class_dim = _code_encoder(state, "enc_class_model", "class_encoder")

@@ -51,14 +51,17 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         raise I2IError(f"{path}: not a readable safetensors file ({error})") from None
 
 
-def flatten(state: dict[str, Any], prefix: str = "") -> dict[str, Tensor]:
-    """Nested dicts of tensors → one dict with dotted keys; `module.` levels (DataParallel) dropped,
-    non-tensor entries (epoch counters, optimiser hyper-parameters) left out."""
+def flatten(state: dict[str, Any], prefix: str = "", strict: bool = False) -> dict[str, Tensor]:
+    """Nested dicts of tensors → one dict with dotted keys; `module.` levels (DataParallel) dropped.
+    Non-tensor entries (epoch counters, optimiser hyper-parameters) are left out, or with `strict` a
+    ValueError naming the first."""
     flat: dict[str, Tensor] = {}
     for key, value in state.items():
         name = ".".join(part for part in f"{prefix}{key}".split(".") if part != "module")
         if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
+            flat.update(flatten(value, f"{name}.", strict))
         elif isinstance(value, Tensor):
             flat[name] = value
+        elif strict:
+            raise ValueError(f"expected a state_dict (a dict of tensors), but {name} is a {type(value).__name__}")
     return flat
