@@ -22,6 +22,7 @@ class _OneLineErrors(typer.core.TyperGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        args = _optional_values(list(sys.argv[1:] if args is None else args))
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as error:  # Typer's usage errors (bad option, missing argument, …)
@@ -34,6 +35,29 @@ class _OneLineErrors(typer.core.TyperGroup):
             print("aborted", file=sys.stderr)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+# Options whose value is optional: `--resume` alone means "yes", `--resume auto` gives the value. Click
+# would take the next token as the value whatever it is (`--resume --steps 10`), so the command line is
+# spelt out as `--resume=VALUE` before it is parsed.
+OPTIONAL_VALUES = {"--resume": ("yes", ("auto",))}
+
+
+def _optional_values(args: list[str]) -> list[str]:
+    spelt: list[str] = []
+    tokens = iter(range(len(args)))
+    for index in tokens:
+        token = args[index]
+        if token in OPTIONAL_VALUES:
+            default, values = OPTIONAL_VALUES[token]
+            if index + 1 < len(args) and args[index + 1] in values:
+                spelt.append(f"{token}={args[index + 1]}")
+                next(tokens, None)
+                continue
+            spelt.append(f"{token}={default}")
+            continue
+        spelt.append(token)
+    return spelt
 
 
 def _fail(message: str) -> None:

@@ -33,7 +33,11 @@ def train(
     init: Path | None = typer.Option(None, help="Start from this checkpoint or run: an i2i one or one made by "
                                      "`i2i weights import` (its generators must match the recipe's networks; "
                                      "a run directory also gives its discriminators)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its state.pt."),
+    resume: str | None = typer.Option(None, "--resume", metavar="[auto]",
+                                      help="Continue the run in --out from its state.pt (the same options may be "
+                                           "given again; differing ones are refused). --resume auto: continue "
+                                           "if --out has a state.pt, else start it: one command line for a job "
+                                           "that is requeued any number of times."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe as JSON and exit."),
     max_time: str | None = typer.Option(None, help="Stop cleanly (checkpoint + resume state) after this much "
                                                    "training time: seconds, or with a unit, e.g. 90m, 2h, 45s."),
@@ -44,6 +48,7 @@ def train(
         raise I2IError(f"unknown method {method!r}; choose one of: {', '.join(REGISTRY)}")
     method_cls = method_class(method)
     flags = RecipeFlags(data, domains, scale, recipe, set_, steps, batch_size, image_size, device, seed, init)
+    resume = _resume_mode(resume, out)
     if resume:
         resolved = _resumed_recipe(method, method_cls, out, flags)
     else:
@@ -81,18 +86,24 @@ class RecipeFlags:
     init: Path | None = None
 
 
+def _resume_mode(resume: str | None, out: Path | None) -> bool:
+    """--resume → True; --resume auto → whether --out holds a resume state; absent → False."""
+    if resume is None:
+        return False
+    if resume not in ("yes", "auto"):
+        raise I2IError(f"--resume takes no value or 'auto', got {resume!r}")
+    if out is None:
+        raise I2IError(f"--resume{' auto' if resume == 'auto' else ''} needs --out RUN_DIR (the run to continue)")
+    return resume == "yes" or (out / "state.pt").is_file()
+
+
 def _resumed_recipe(method: str, method_cls: type, out: Path | None, flags: RecipeFlags) -> Any:
-    """--resume: the run's own recipe.json, with only --steps and --device allowed to change."""
+    """--resume: the run's own recipe.json. A requeued job repeats its whole command line, so the
+    recipe options may be given again: values equal to the run's are accepted, differing ones refused,
+    each named with both values. --steps and --device may change."""
     from i2i.config import from_dict, override
 
-    if out is None:
-        raise I2IError("--resume needs --out RUN_DIR (the run to continue)")
-    given = (("--data", flags.data), ("--domains", flags.domains), ("--scale", flags.scale),
-             ("--recipe", flags.recipe), ("--batch-size", flags.batch_size),
-             ("--image-size", flags.image_size), ("--seed", flags.seed), ("--init", flags.init))
-    extra = [name for name, value in given if value is not None] + ["--set"] * bool(flags.set_)
-    if extra:
-        raise I2IError(f"--resume continues with the run's own recipe.json; drop {', '.join(extra)}")
+    assert out is not None  # _resume_mode checked it
     recipe_path = out / "recipe.json"
     if not recipe_path.is_file() or not (out / "state.pt").is_file():
         raise I2IError(f"{out} is not a resumable run (needs recipe.json and state.pt)")
@@ -100,10 +111,59 @@ def _resumed_recipe(method: str, method_cls: type, out: Path | None, flags: Reci
     if saved.get("method") != method:
         raise I2IError(f"{out} is a {saved.get('method')} run, not {method}")
     resolved = from_dict(method_cls.Recipe, _upgrade(saved))
+    _refuse_changes(out, resolved, _given_recipe_values(method, flags))
     changes = {"steps": flags.steps} if flags.steps is not None else {}
     if flags.device is not None:
         changes["device"] = flags.device
     return override(resolved, changes)
+
+
+def _given_recipe_values(method: str, flags: RecipeFlags) -> dict[str, Any]:
+    """What the command line sets in the recipe (nested), --steps and --device aside."""
+    from i2i.config import load_preset, nest, parse_sets
+
+    values: dict[str, Any] = {}
+    if flags.recipe is not None:
+        values = load_preset(flags.recipe)
+        if values.pop("method", method) != method:
+            raise I2IError(f"{flags.recipe} is not a {method} recipe")
+    dotted = {"batch_size": flags.batch_size, "image_size": flags.image_size, "seed": flags.seed,
+              "scale": flags.scale, "data.root": str(flags.data) if flags.data is not None else None,
+              "data.domains": list(flags.domains) if flags.domains is not None else None,
+              "init": str(flags.init) if flags.init is not None else None}
+    return _merge(_merge(values, nest({k: v for k, v in dotted.items() if v is not None})), parse_sets(flags.set_))
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def _refuse_changes(out: Path, resolved: Any, given: dict[str, Any]) -> None:
+    """One error naming every given recipe value that differs from the run's (old and new)."""
+    from i2i.config import override, to_dict
+
+    if not given:
+        return
+    old, new = _flat(to_dict(resolved)), _flat(to_dict(override(resolved, given)))
+    changed = [f"{key} is {old.get(key)!r} in the run, {value!r} now" for key, value in new.items()
+               if old.get(key) != value]
+    if changed:
+        raise I2IError(f"--resume continues {out} with its own recipe.json, but {'; '.join(changed)}: drop or "
+                       f"correct those options, or start a new run with another --out")
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value and key != "loss_weights":
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _new_recipe(method: str, method_cls: type, flags: RecipeFlags) -> Any:
@@ -143,6 +203,9 @@ def _fit(instance: Any, out: Path, resume: bool, steps: int, max_time: float | N
     from i2i.train.trainer import Trainer
 
     trainer = Trainer(instance, out, max_time=max_time)
+    if not resume:  # a run killed before its first checkpoint left rows that this fresh start replaces
+        trainer.metrics.truncate_after(0)
+        trainer.held_out.log.truncate_after(0)
     if resume:
         trainer.resume()
         if trainer.step >= steps:
