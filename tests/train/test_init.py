@@ -55,8 +55,15 @@ def test_cli_init_and_its_refusal_with_resume(paired_data, first_run, tmp_path):
     result = runner.invoke(app, [*args, "--init", str(first_run)])
     assert result.exit_code == 0, result.output
     assert f"--init {first_run}: A->B ← A->B, discriminators" in " ".join(result.output.split())
-    resumed = runner.invoke(app, ["train", "pix2pix", "--out", str(out), "--resume", "--init", str(first_run)])
-    assert resumed.exit_code == 2 and "drop --init" in resumed.output
+    # A requeued job repeats its command: the same --init is accepted (the resume state wins over it) …
+    resumed = runner.invoke(app, ["train", "pix2pix", "--out", str(out), "--resume", "--steps", "2",
+                                  "--init", str(first_run)])
+    assert resumed.exit_code == 0 and "trained 2 steps" in resumed.output, resumed.output
+    # … another one is refused by name.
+    other = runner.invoke(app, ["train", "pix2pix", "--out", str(out), "--resume", "--steps", "3",
+                                "--init", str(tmp_path / "other")])
+    assert other.exit_code == 2
+    assert f"init is '{first_run}' in the run, '{tmp_path / 'other'}' now" in " ".join(other.output.split())
 
 
 def test_a_released_cyclegan_generator_starts_one_direction(tmp_path, domains_data):
