@@ -151,15 +151,34 @@ def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, ImageIn
         raise ImageReadError(f"{path}: truncated or corrupt image data ({error})") from None
     except ValueError as error:  # _to_float: pixel data i2i does not read (e.g. 32-bit integers beyond 16 bits)
         raise ImageReadError(f"{path}: {error}") from None
+    except MemoryError:
+        raise ImageReadError(f"{path}: too large to decode in memory") from None
+    except Exception as error:  # a Pillow plugin's own exception on a mangled file (found by fuzzing: a TIFF
+        # tag edited into a fraction gives TypeError from its decoder): a bad file, never a crash of the run
+        raise ImageReadError(f"{path}: cannot decode ({type(error).__name__}: {error})") from None
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise ImageReadError(f"{path}: image has zero size")
+    return (*split_alpha(data), info)
+
+
+def split_alpha(data: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """H×W×C float in [0, 1] (C = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA) → (rgb H×W×3 float32, alpha
+    H×W float32 or None): alpha split off and the colour composited onto white, grey replicated."""
     alpha = None
     if data.shape[2] in (2, 4):  # LA or RGBA: split off alpha, composite the colour onto white
         alpha = data[:, :, -1]
         data = data[:, :, :-1] * alpha[:, :, None] + (1.0 - alpha[:, :, None])
     if data.shape[2] == 1:
         data = np.repeat(data, 3, axis=2)
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise ImageReadError(f"{path}: image has zero size")
-    return np.ascontiguousarray(data, dtype=np.float32), np.ascontiguousarray(alpha) if alpha is not None else None, info
+    return np.ascontiguousarray(data, dtype=np.float32), np.ascontiguousarray(alpha) if alpha is not None else None
+
+
+def from_pil(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, ImageInfo]:
+    """A Pillow image in memory converted as `read_image` converts a file's pixels: (rgb, alpha, info).
+    The pixels are taken as they are (no EXIF orientation). Raises ValueError for pixel data i2i
+    does not read."""
+    data, info = _to_float(image)
+    return (*split_alpha(data[:, :, None] if data.ndim == 2 else data), info)
 
 
 def _to_float(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:

@@ -66,12 +66,14 @@ def _read(path: Path) -> np.ndarray:
         raise I2IError(str(error)) from None
 
 
-def style_code(encode: Encoder, image: str | Path, size: int) -> np.ndarray:
-    """(1, D): the style code of one reference image."""
-    path = Path(image)
-    if not path.is_file():
-        raise I2IError(f"--style {path}: no such file")
-    rgb = _resize(_read(path), size, square=False)
+def style_code(encode: Encoder, image: str | Path | np.ndarray, size: int) -> np.ndarray:
+    """(1, D): the style code of one reference image (a file, or H×W×3 float RGB in [0, 1])."""
+    if not isinstance(image, np.ndarray):
+        path = Path(image)
+        if not path.is_file():
+            raise I2IError(f"--style {path}: no such file")
+        image = _read(path)
+    rgb = _resize(image, size, square=False)
     return encode(rgb.transpose(2, 0, 1)[None].astype(np.float32))
 
 
@@ -88,7 +90,9 @@ def class_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def class_code(encode: Encoder, files: list[Path], size: int) -> np.ndarray:
-    """(1, D): the mean class code of the K images (each resized to size × size)."""
-    batch = np.stack([_resize(_read(p), size, square=True).transpose(2, 0, 1) for p in files]).astype(np.float32)
+def class_code(encode: Encoder, files: list[Path] | list[np.ndarray], size: int) -> np.ndarray:
+    """(1, D): the mean class code of the K images (files, or H×W×3 float RGB in [0, 1]), each resized
+    to size × size."""
+    rgbs = [image if isinstance(image, np.ndarray) else _read(image) for image in files]
+    batch = np.stack([_resize(rgb, size, square=True).transpose(2, 0, 1) for rgb in rgbs]).astype(np.float32)
     return encode(batch).mean(0, keepdims=True)

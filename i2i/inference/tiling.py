@@ -94,8 +94,8 @@ def translate_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, 
                     scale: int = 1, multiple_of: int = 1, min_size: int = 1, batch_size: int = 4,
                     dtype: type = np.uint8) -> np.ndarray:
     """Run `run` (N×C×h×w float32 in [0, 1] → N×C×(h·scale)×(w·scale)) over `image` (H×W×C float in
-    [0, 1]) tile by tile. Returns the (H·scale)×(W·scale)×C output quantised to `dtype`
-    (uint8 or uint16), assembled band by band so float memory stays bounded."""
+    [0, 1]) tile by tile. Returns the (H·scale)×(W·scale)×C output quantised to `dtype` (uint8, uint16;
+    float32: unquantised), assembled band by band so float memory stays bounded."""
     height, width, channels = image.shape
     aligned = _aligned(spec, multiple_of)
     padded_h, padded_w = padded_size(height, width, multiple_of, 1)
@@ -112,7 +112,7 @@ def translate_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, 
         image = np.pad(image, ((0, axis_h - height), (0, axis_w - width), (0, 0)), mode="reflect")
     rows = _cores(height, spec.tile) if height >= window else [(0, height)]
     cols = _cores(width, spec.tile) if width >= window else [(0, width)]
-    maximum = float(np.iinfo(dtype).max)
+    maximum = float(np.iinfo(dtype).max) if np.dtype(dtype).kind == "u" else 1.0  # float: unquantised
     output = np.empty((height * scale, width * scale, channels), dtype)
     half = spec.feather / 2
     col_windows = [_window_start(core, spec.pad, window, axis_w) for core in cols]
@@ -146,7 +146,11 @@ def translate_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, 
         final = height * scale if i == len(rows) - 1 else int(np.floor((rows[i + 1][0] - half) * scale))
         final = max(final, emitted)
         start = emitted - band_top
-        output[emitted:final] = np.round(np.clip(band[start:final - band_top], 0.0, 1.0) * maximum).astype(dtype)
+        output[emitted:final] = _quantised(np.clip(band[start:final - band_top], 0.0, 1.0), maximum)
         emitted = final
         carry = (final, band[final - band_top:].copy())
     return output
+
+
+def _quantised(values: np.ndarray, maximum: float) -> np.ndarray:
+    return np.round(values * maximum) if maximum > 1 else values
