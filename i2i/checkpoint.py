@@ -187,7 +187,14 @@ def load_checkpoint(model: str | Path) -> Checkpoint:
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> None:
-    atomic_write(Path(path), lambda temporary: torch.save(state, temporary))
+    def write(temporary: Path) -> None:
+        try:
+            torch.save(state, temporary)
+        except RuntimeError as error:  # torch's zip writer reports a failed write (full disk, size limit) so
+            raise OSError(f"writing {Path(path).name} failed: {error}; the disk may be full or a file-size "
+                          f"limit reached") from None
+
+    atomic_write(Path(path), write)
 
 
 def load_state(path: str | Path) -> dict[str, Any]:

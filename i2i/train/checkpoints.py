@@ -22,7 +22,11 @@ def save_step(run_dir: Path, step: int, exported: dict[str, nn.Module], header: 
     path = run_dir / "checkpoints" / f"step_{step:07d}.safetensors"
     try:
         save_checkpoint(path, exported, header)
-        save_state(run_dir / "state.pt", state)
+        try:
+            save_state(run_dir / "state.pt", state)
+        except OSError:
+            path.unlink(missing_ok=True)  # a checkpoint without its resume state would not match state.pt
+            raise
     except OSError as error:  # disk full, quota, permissions: the atomic writes left the old files whole
         previous = sorted(p for p in (run_dir / "checkpoints").glob("step_*.safetensors") if p != path)
         kept = f"the previous checkpoint {previous[-1]} and its state.pt are kept" if previous else \
