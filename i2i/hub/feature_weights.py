@@ -31,6 +31,19 @@ def find_weights_file(what: str, given: str | os.PathLike[str] | None, option: s
     return cached if cached.is_file() else None
 
 
+def require_weights_file(needs: str, what: str, given: str | os.PathLike[str] | None, option: str, spelt: str,
+                         variable: str, cached: Path, url: str, cache_owner: str) -> Path:
+    """`find_weights_file`, or one I2IError saying who `needs` the file (e.g. "the perceptual loss
+    needs"), `what` it is, where to download it and the three places it may go (`spelt`: the option as
+    the user writes it, e.g. "--feature-weights PATH")."""
+    found = find_weights_file(what, given, option, variable, cached)
+    if found is not None:
+        return found
+    raise I2IError(f"{needs} {what} {cached.name} and they were not found: download {url} on a machine with "
+                   f"internet and give the file with {spelt}, or with the environment variable {variable}=PATH, "
+                   f"or copy it to {cached} ({cache_owner}'s cache)")
+
+
 def read_state_dict(path: Path, what: str, expected: str) -> dict:
     """`torch.load(path, weights_only=True)` as a dict, or one I2IError naming the file: "{path}: not a
     readable PyTorch {what} file (…)" or "{path}: expected {expected}, found a <type>"."""

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torchvision.models import VGG19_Weights
 
 from i2i.errors import I2IError
-from i2i.hub.feature_weights import find_weights_file, hub_cache_file, read_state_dict
+from i2i.hub.feature_weights import hub_cache_file, read_state_dict, require_weights_file
 
 WEIGHTS_ENV = "I2I_VGG19_WEIGHTS"
 WEIGHTS_OPTION = "perceptual.weights"   # the config key the CLI error message points to
@@ -90,15 +90,9 @@ def find_vgg19_weights(weights: str | os.PathLike[str] | None = None) -> Path:
     A path that is given (argument or variable) but does not exist is an error rather than a reason
     to look further: the user meant that file.
     """
-    cached = torchvision_cache_file()
-    found = find_weights_file("VGG19 weights", weights, WEIGHTS_OPTION, WEIGHTS_ENV, cached)
-    if found is not None:
-        return found
-    name = cached.name
-    raise I2IError(
-        f"the perceptual loss needs the ImageNet VGG19 weights {name} and they were not found: download "
-        f"{WEIGHTS_URL} on a machine with internet and give the file with --set {WEIGHTS_OPTION}=PATH, or "
-        f"with the environment variable {WEIGHTS_ENV}=PATH, or copy it to {cached} (torchvision's cache)")
+    return require_weights_file("the perceptual loss needs", "the ImageNet VGG19 weights", weights, WEIGHTS_OPTION,
+                                f"--set {WEIGHTS_OPTION}=PATH", WEIGHTS_ENV, torchvision_cache_file(), WEIGHTS_URL,
+                                "torchvision")
 
 
 def load_vgg19_features(path: Path, features: nn.Sequential) -> None:

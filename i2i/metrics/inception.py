@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from i2i.errors import I2IError
-from i2i.hub.feature_weights import find_weights_file, hub_cache_file, read_state_dict
+from i2i.hub.feature_weights import hub_cache_file, read_state_dict, require_weights_file
 
 WEIGHTS_ENV = "I2I_INCEPTION_WEIGHTS"
 WEIGHTS_OPTION = "--feature-weights"   # the CLI flag the error message points to
@@ -49,14 +49,9 @@ def find_inception_weights(weights: str | os.PathLike[str] | None = None) -> Pat
     A path that is given (argument or variable) but does not exist is an error rather than a reason
     to look further: the user meant that file.
     """
-    cached = torch_fidelity_cache_file()
-    found = find_weights_file("Inception weights", weights, WEIGHTS_OPTION, WEIGHTS_ENV, cached)
-    if found is not None:
-        return found
-    raise I2IError(
-        f"FID/KID/IS/1-NN need torch-fidelity's Inception-v3 weights {WEIGHTS_FILE} and they were not found: "
-        f"download {WEIGHTS_URL} on a machine with internet and give the file with {WEIGHTS_OPTION} PATH, or "
-        f"with the environment variable {WEIGHTS_ENV}=PATH, or copy it to {cached} (torch-fidelity's cache)")
+    return require_weights_file("FID/KID/IS/1-NN need", "torch-fidelity's Inception-v3 weights", weights,
+                                WEIGHTS_OPTION, f"{WEIGHTS_OPTION} PATH", WEIGHTS_ENV, torch_fidelity_cache_file(),
+                                WEIGHTS_URL, "torch-fidelity")
 
 
 def _sha256(path: Path) -> str:

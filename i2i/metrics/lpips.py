@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from torchvision.models import AlexNet_Weights, VGG16_Weights
 
 from i2i.errors import I2IError
-from i2i.hub.feature_weights import find_weights_file, hub_cache_file, read_state_dict
+from i2i.hub.feature_weights import hub_cache_file, read_state_dict, require_weights_file
 
 WEIGHTS_ENV = "I2I_LPIPS_BACKBONE_WEIGHTS"
 WEIGHTS_OPTION = "--feature-weights"   # the CLI flag the error message points to
@@ -96,15 +96,9 @@ def find_backbone_weights(net: str = "alex", weights: str | os.PathLike[str] | N
     to look further: the user meant that file.
     """
     url, network = _backbone(net)
-    cached = torchvision_cache_file(net)
-    found = find_weights_file("LPIPS backbone weights", weights, WEIGHTS_OPTION, WEIGHTS_ENV, cached)
-    if found is not None:
-        return found
-    raise I2IError(
-        f"LPIPS (net {net}) needs torchvision's ImageNet {network} weights {cached.name} and they were "
-        f"not found: download {url} on a machine with internet and give the file with "
-        f"{WEIGHTS_OPTION} PATH, or with the environment variable {WEIGHTS_ENV}=PATH, or copy it to "
-        f"{cached} (torchvision's cache)")
+    return require_weights_file(f"LPIPS (net {net}) needs", f"torchvision's ImageNet {network} weights", weights,
+                                WEIGHTS_OPTION, f"{WEIGHTS_OPTION} PATH", WEIGHTS_ENV, torchvision_cache_file(net),
+                                url, "torchvision")
 
 
 @contextlib.contextmanager
