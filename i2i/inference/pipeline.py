@@ -93,48 +93,57 @@ def rescale(output: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(resized, 0.0, 1.0) if resized.dtype.kind == "f" else resized
 
 
-def _output_options(item: _Decoded, scale: int, size: tuple[int, int]) -> dict[str, Any]:
-    """What the output keeps of its input: alpha (resized with the image), 16 bits, and — for
-    super-resolution only — grey (a translation model may colour a grey input: edges → shoes)."""
-    info, alpha = item.info, item.alpha
+def fit_output(output: np.ndarray, alpha: np.ndarray | None, height: int, width: int, scale: int,
+               outscale: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The network's output of a height × width input with its padding cropped off, resized to
+    `outscale` when given, and the input's alpha resized to match (what translate and the Python API
+    hand back)."""
+    size = output_size(height, width, scale, outscale)
+    output = rescale(output[: height * scale, : width * scale], size)
     if alpha is not None and alpha.shape[:2] != size:
         alpha = resize_plane(alpha, size[1], size[0])
-    bits = output_bits(info)
-    return {"alpha": alpha, "bits": bits, "grayscale": bool(scale > 1 and info is not None and info.grayscale)}
+    return output, alpha
+
+
+def _output_options(item: _Decoded, scale: int) -> dict[str, Any]:
+    """What the output keeps of its input besides alpha: 16 bits, and — for super-resolution only —
+    grey (a translation model may colour a grey input: edges → shoes)."""
+    info = item.info
+    return {"bits": output_bits(info), "grayscale": bool(scale > 1 and info is not None and info.grayscale)}
 
 
 _TOO_LARGE = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc", "failed to allocate")
 
 
-def _run_tiled(backend: Backend, item: _Decoded, tile: TileSpec) -> list[np.ndarray]:
-    """One image, tile by tile into an 8/16-bit output. One window per forward pass: bounded memory is
-    what tiling is for (an SR network's activations at the output size dominate: ~1 GB for a 256-px
-    tile at ×4)."""
+def run_tiled(backend: Backend, rgb: np.ndarray, tile: TileSpec, dtype: type) -> np.ndarray:
+    """One image, tile by tile, into a `dtype` output (uint8/uint16; float32 keeps it unquantised). One
+    window per forward pass: bounded memory is what tiling is for (an SR network's activations at the
+    output size dominate: ~1 GB for a 256-px tile at ×4)."""
     preprocess = backend.preprocess
-    dtype = np.uint16 if output_bits(item.info) == 16 else np.uint8
-    output = translate_tiled(backend.run, item.rgb, tile, scale=preprocess.scale, multiple_of=preprocess.multiple_of,
-                             min_size=preprocess.min_size, batch_size=1, dtype=dtype)
-    item.rgb = None  # the input is no longer needed: free it before encoding
-    return [output]
+    return translate_tiled(backend.run, rgb, tile, scale=preprocess.scale, multiple_of=preprocess.multiple_of,
+                           min_size=preprocess.min_size, batch_size=1, dtype=dtype)
 
 
-def _run_whole(backend: Backend, batch: list[_Decoded]) -> list[np.ndarray]:
+def run_whole(backend: Backend, rgbs: list[np.ndarray]) -> list[np.ndarray]:
+    """Equal-sized images as one batch, each padded to the network's multiple (outputs still padded:
+    `fit_output` crops them). Too little memory is a `TooLarge` error suggesting tiles."""
     multiple, min_size = backend.preprocess.multiple_of, backend.preprocess.min_size
-    inputs = to_batch([pad_to_multiple(item.rgb, multiple, min_size) for item in batch])
+    inputs = to_batch([pad_to_multiple(rgb, multiple, min_size) for rgb in rgbs])
     try:
         return from_batch(backend.run(inputs))
     except (MemoryError, RuntimeError) as error:  # torch and onnxruntime report allocation failures so
         text = str(error).lower()
         if not isinstance(error, MemoryError) and not any(marker in text for marker in _TOO_LARGE):
             raise
-        height, width = batch[0].rgb.shape[:2]
-        raise _TooLarge(f"{width}×{height} is too large to translate whole in this memory"
-                        f"{f' (batch of {len(batch)})' if len(batch) > 1 else ''}; use --tile 512 "
+        height, width = rgbs[0].shape[:2]
+        raise TooLarge(f"{width}×{height} is too large to translate whole in this memory"
+                        f"{f' (batch of {len(rgbs)})' if len(rgbs) > 1 else ''}; use --tile 512 "
                         f"(or a smaller tile), or --batch-size 1") from None
 
 
-class _TooLarge(Exception):
-    pass
+class TooLarge(I2IError):
+    """An image whose activations do not fit in memory whole: translate names the file and goes on;
+    the Python API raises it."""
 
 
 def lookahead(batch_size: int) -> int:
@@ -180,15 +189,19 @@ def translate_files(backend: Backend, jobs: list[Job], *, batch_size: int = 4, o
         for batch in _batches(decoded_stream(), batch_size, report, tiled):
             height, width = batch[0].rgb.shape[:2]
             try:
-                outputs = _run_tiled(backend, batch[0], tile) if tiled(batch[0]) else _run_whole(backend, batch)
-            except _TooLarge as error:
+                if tiled(batch[0]):
+                    dtype = np.uint16 if output_bits(batch[0].info) == 16 else np.uint8
+                    outputs = [run_tiled(backend, batch[0].rgb, tile, dtype)]
+                    batch[0].rgb = None  # the input is no longer needed: free it before encoding
+                else:
+                    outputs = run_whole(backend, [item.rgb for item in batch])
+            except TooLarge as error:
                 report.failed += [(item.job.source, f"{item.job.source}: {error}") for item in batch]
                 continue
             for item, output in zip(batch, outputs, strict=True):
-                size = output_size(height, width, scale, outscale)
-                output = rescale(output[: height * scale, : width * scale], size)
-                options = _output_options(item, scale, size)
-                writes.append((item.job, encoder.submit(write_image, item.job.target, output, **options)))
+                output, alpha = fit_output(output, item.alpha, height, width, scale, outscale)
+                writes.append((item.job, encoder.submit(write_image, item.job.target, output, alpha=alpha,
+                                                        **_output_options(item, scale))))
             # Bound memory: wait for writes older than a few batches before decoding further.
             while len(writes) > ahead:
                 _finish_write(*writes.pop(0), report, on_progress)

@@ -23,14 +23,13 @@ import numpy as np
 from PIL import Image
 
 from i2i.errors import I2IError
-from i2i.images import from_pil, luma, output_bits, quantise, resize_plane, split_alpha
+from i2i.images import from_pil, luma, output_bits, quantise, split_alpha
 from i2i.inference import codes
 from i2i.inference.backend import Backend, load_backend
 from i2i.inference.codes import CodeKind
 from i2i.inference.jobs import collect_jobs
-from i2i.inference.pipeline import Report, output_size, rescale, translate_files
-from i2i.inference.tiling import TileSpec, translate_tiled
-from i2i.preprocess import from_batch, pad_to_multiple, to_batch
+from i2i.inference.pipeline import Report, fit_output, run_tiled, run_whole, translate_files
+from i2i.inference.tiling import TileSpec
 
 ImageLike = Any  # a PIL.Image.Image, a numpy array or a torch tensor (torch is not imported here)
 Reference = Any  # a style or class image: a file path, or an ImageLike
@@ -134,24 +133,15 @@ class Translator:
         return outputs
 
     def _run_whole(self, rgbs: list[np.ndarray]) -> list[np.ndarray]:
-        multiple, min_size = self.backend.preprocess.multiple_of, self.backend.preprocess.min_size
-        return from_batch(self.backend.run(to_batch([pad_to_multiple(rgb, multiple, min_size) for rgb in rgbs])))
+        return run_whole(self.backend, rgbs)
 
     def _run_tiled(self, item: _Item) -> np.ndarray:
-        preprocess = self.backend.preprocess
-        return translate_tiled(self.backend.run, item.rgb, self.tile, scale=preprocess.scale,
-                               multiple_of=preprocess.multiple_of, min_size=preprocess.min_size, batch_size=1,
-                               dtype=item.dtype)
+        return run_tiled(self.backend, item.rgb, self.tile, item.dtype)
 
     def _finish(self, item: _Item, output: np.ndarray) -> Any:
         """Crop the padding off, resize to `outscale` and resize the alpha, as the pipeline does."""
         height, width = item.rgb.shape[:2]
-        size = output_size(height, width, self.scale, self.outscale)
-        output = rescale(output[:height * self.scale, :width * self.scale], size)
-        alpha = item.alpha
-        if alpha is not None and alpha.shape[:2] != size:
-            alpha = resize_plane(alpha, size[1], size[0])
-        return item.finish(output, alpha)
+        return item.finish(*fit_output(output, item.alpha, height, width, self.scale, self.outscale))
 
 
 # -- Pillow images ------------------------------------------------------------------------------------
