@@ -147,7 +147,7 @@ def window_flops(model: torch.nn.Module, windows: list[tuple[int, int]]) -> int:
     return total
 
 
-def seam_error(reference: Path, files: list[Path], tiled: Path, whole: Path) -> float:
+def seam_error(files: list[Path], tiled: Path, whole: Path) -> int:
     """Max |tiled − untiled| (8-bit levels) over the files: 0 means the tiles left no trace."""
     worst = 0
     for path in files:
@@ -192,8 +192,8 @@ def main() -> None:
              **{name: window_flops(model, i2i_windows(args.size, args.size, spec)) for name in backends}}
     whole = scratch / "whole"
     translate_files(backends["i2i torch"], collect_jobs([str(f) for f in files], whole), overwrite=True)
-    seams = {"realesrgan-style": seam_error(whole, files, scratch / "esrgan", whole),
-             **{name: seam_error(whole, files, scratch / name.replace(" ", "-"), whole) for name in backends}}
+    seams = {"realesrgan-style": seam_error(files, scratch / "esrgan", whole),
+             **{name: seam_error(files, scratch / name.replace(" ", "-"), whole) for name in backends}}
     write_report(args, peak, files, times, flops, seams)
 
 

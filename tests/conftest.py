@@ -7,7 +7,11 @@ tiny networks on the same tiny data.
 
 from __future__ import annotations
 
+import random
 import re
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from i2i.checkpoint import make_header, save_checkpoint
+from i2i.checkpoint import load_state, make_header, save_checkpoint
 from i2i.config import override
 from i2i.data.demo.classes import make_classes
 from i2i.errors import I2IError
@@ -242,3 +246,23 @@ def check_given_weights_must_exist(build: Callable[[Path | None], object], missi
     monkeypatch.setenv(env, str(missing))
     with pytest.raises(I2IError, match=f"{re.escape(missing.name)} .from \\${env}. does not exist"):
         build(None)
+
+
+# -- killing a training process at a random moment ------------------------------------------------
+def kill_after_progress(process: subprocess.Popen, run: Path, steps: int, rng: random.Random) -> None:
+    """SIGKILL `process` once its run has saved `steps` more steps than it started from, at a random
+    moment within the next 0.3 s (inside a step or a save). The sleeps are the point: polling the
+    state file while the process works, then landing the kill somewhere unplanned."""
+    state_file = run / "state.pt"
+    reached = load_state(state_file)["step"] if state_file.exists() else 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if load_state(state_file)["step"] >= reached + steps:
+                break
+        except Exception:  # not written yet, or being replaced: keep polling
+            pass
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 0.3))
+    process.send_signal(signal.SIGKILL)
+    process.wait()

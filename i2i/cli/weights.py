@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from i2i.errors import I2IError
 from i2i.hub import catalog
+
+if TYPE_CHECKING:  # the importers import torch: only inside the commands
+    from i2i.importers.dispatch import ImportReport
 
 app = typer.Typer(help="Download and import official pretrained weights as i2i checkpoints.",
                   no_args_is_help=True)
@@ -44,7 +48,7 @@ def import_(
     _print_report(Path(args[0]), report)
 
 
-def _print_report(file: Path, report: object) -> None:
+def _print_report(file: Path, report: ImportReport) -> None:
     found = ", ".join(f"{key} {value}" for key, value in report.summary.items() if key != "architecture")
     typer.echo(f"imported {file} → {report.path} ({report.source}: {report.method}, {report.architecture}"
                f"{', ' + found if found else ''}, {report.parameters:,} parameters, {report.direction})")

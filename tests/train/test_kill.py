@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from i2i.checkpoint import load_checkpoint, load_state
 from i2i.cli import app
-from tests.conftest import write_pairs
+from tests.conftest import kill_after_progress, write_pairs
 
 
 def test_sigkill_during_training_leaves_the_last_checkpoint_usable(tmp_path):
@@ -72,19 +72,7 @@ def test_repeated_sigkill_and_resume_reach_the_uninterrupted_weights(tmp_path):
         args = [*train, "--data", str(data), "--out", str(killed)] if first else \
             ["train", "pix2pix", "--out", str(killed), "--resume"]
         process = run_cli(args)
-        reached = load_state(killed / "state.pt")["step"] if (killed / "state.pt").exists() else 0
-        deadline = time.monotonic() + 120
-        # Wait until this process has made progress, then kill it at a random moment.
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if load_state(killed / "state.pt")["step"] >= reached + 3:
-                    break
-            except Exception:  # not written yet (or being replaced): keep polling
-                pass
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.3))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        kill_after_progress(process, killed, 3, rng)
         assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
         first = False
     assert load_state(killed / "state.pt")["step"] < steps

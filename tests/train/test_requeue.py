@@ -8,14 +8,13 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 import torch
 from typer.testing import CliRunner
 
 from i2i.checkpoint import load_checkpoint, load_state
 from i2i.cli import app
-from tests.conftest import write_pairs
+from tests.conftest import kill_after_progress, write_pairs
 
 runner = CliRunner()
 TINY = ["--batch-size", "2", "--image-size", "32", "--device", "cpu", "--set", "generator.num_downs=5",
@@ -72,19 +71,8 @@ def test_the_same_command_killed_and_rerun_reaches_the_uninterrupted_weights(tmp
     job = tmp_path / "job"
     rng = random.Random(3)
     for _ in range(3):
-        reached = load_state(job / "state.pt")["step"] if (job / "state.pt").exists() else 0
         process = subprocess.Popen(command(job), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if load_state(job / "state.pt")["step"] >= reached + 3:
-                    break
-            except Exception:  # not written yet, or being replaced: keep polling
-                pass
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.3))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        kill_after_progress(process, job, 3, rng)
         assert process.returncode == -signal.SIGKILL, "the job finished before it could be killed"
     assert load_state(job / "state.pt")["step"] < steps
     finished = subprocess.run(command(job), env=env, capture_output=True, text=True)
