@@ -104,7 +104,7 @@ def test_the_onnx_path_never_imports_torch():
     """`i2i translate model.onnx` must run where torch cannot be imported."""
     modules = ["i2i.cli.translate", "i2i.inference.onnx_backend", "i2i.inference.pipeline", "i2i.inference.variants",
                "i2i.inference.backend", "i2i.inference.jobs", "i2i.inference.shard", "i2i.inference.tiling",
-               "i2i.inference.translator",
+               "i2i.inference.translator", "i2i.inference.video", "i2i.inference.video_io", "i2i.inference.temporal",
                "i2i.metrics.pixel", "i2i.runtime"]
     code = "import sys; sys.modules['torch'] = None\n" + "\n".join(f"import {m}" for m in modules)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

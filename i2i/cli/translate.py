@@ -20,12 +20,13 @@ from i2i.cli import app
 
 if TYPE_CHECKING:  # the library is imported inside the command: `i2i --help` stays light
     from i2i.inference.run import TranslationPlan, TranslationResult
+    from i2i.inference.video import ClipResult
 
 
 @app.command()
 def translate(
     model: str = typer.Argument(..., help="Run directory, .safetensors checkpoint or exported .onnx file."),
-    inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or glob patterns."),
+    inputs: list[str] = typer.Argument(..., help="Image and video files, folders (recursive) or glob patterns."),
     out: Path = typer.Option(..., help="Output folder; the input tree and file names are kept."),
     to: str | None = typer.Option(None, help="Target domain (default: the model's first direction)."),
     backend: str = typer.Option("auto", help="torch, onnx, or auto (onnx for .onnx files)."),
@@ -55,31 +56,49 @@ def translate(
     seed: int = typer.Option(0, help="MUNIT: seed of the random styles (same seed, same styles, either backend)."),
     class_images: Path | None = typer.Option(None, help="FUNIT: folder of K images of the target class (K = "
                                                         "the files in it; their class codes are averaged)."),
+    video_codec: str | None = typer.Option(None, help="Videos: the encoder (default libx264, libvpx-vp9 for .webm; "
+                                                      "libx265, libsvtav1, ffv1 … as FFmpeg names them)."),
+    crf: int | None = typer.Option(None, help="Videos: constant-quality factor (default 17, visually lossless "
+                                              "for x264; 20 for VP9; lower is better and larger)."),
+    pix_fmt: str | None = typer.Option(None, help="Videos: pixel format (default yuv420p; yuv420p10le for 10-bit "
+                                                  "sources with x264)."),
+    frames: bool = typer.Option(False, "--frames", help="Videos: write numbered PNG frames (OUT/NAME/000001.png …) "
+                                                        "instead of a video."),
+    temporal_smoothing: float | None = typer.Option(None, help="Videos: average InstanceNorm/AdaIN statistics over "
+                                                    "frames (0…1, e.g. 0.9) against flicker; torch backend."),
 ) -> None:
-    """Translate images. Exit status 0: all written (or skipped); 1: some inputs failed (each named); 2: usage error.
-
-    Under `torchrun --nproc-per-node N -m i2i translate …` each rank translates a disjoint slice of the
-    inputs (RANK, WORLD_SIZE) and prints its own summary line."""
+    """Translate images and videos. Exit status 0: all written (or skipped); 1: some inputs failed (each
+    named); 2: usage error. Under `torchrun --nproc-per-node N -m i2i translate …` each rank translates a
+    disjoint slice of the inputs (RANK, WORLD_SIZE; a video is one input) and prints its own summary."""
     from i2i.inference.run import plan_translation
+    from i2i.inference.video_io import VideoOptions
 
+    video = VideoOptions(video_codec, crf, pix_fmt, frames, temporal_smoothing)
     plan = plan_translation(model, inputs, out, to=to, backend=backend, device=device, precision=precision,
                             overwrite=overwrite, skip_existing=skip_existing, batch_size=batch_size,
                             workers=workers, tile=tile, tile_pad=tile_pad, tile_feather=tile_feather,
                             style=style, num_styles=num_styles, seed=seed, class_images=class_images,
-                            outscale=outscale)
+                            outscale=outscale, video=video)
     if plan.tiles_normalised_separately:
         typer.echo("warning: this model looks beyond a tile's context (per-image statistics such as "
                    "InstanceNorm, or attention windows wider than the tile pad), so tiled outputs differ slightly "
                    "from whole-image ones (the cross-fade hides the seams)", err=True)
     result = _run_with_progress(plan)
+    _summarise(plan, result, out)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _summarise(plan: TranslationPlan, result: TranslationResult, out: Path) -> None:
+    """Each failed input named on stderr, then one summary line (under torchrun, per rank)."""
     for reason in result.failed:
         typer.echo(f"error: {reason}", err=True)
     written, seconds = result.written, result.seconds
-    typer.echo(f"{plan.shard.label}translated {written} of {plan.total + plan.skipped} images "
-               f"({plan.skipped} skipped as existing, {len(result.failed)} failed) in {seconds:.1f} s, "
-               f"{written / max(seconds, 1e-9):.1f} images/s, with {plan.backend.description} → {out}")
-    if result.failed:
-        raise typer.Exit(1)
+    clips = f", {result.frames} video frames at {result.frames / max(seconds, 1e-9):.1f} frames/s" \
+        if result.clips else f", {written / max(seconds, 1e-9):.1f} images/s"
+    typer.echo(f"{plan.shard.label}translated {written} of {plan.total + plan.skipped} "
+               f"{'files' if plan.clip_frames else 'images'} ({plan.skipped} skipped as existing, "
+               f"{len(result.failed)} failed) in {seconds:.1f} s{clips}, with {plan.backend.description} → {out}")
 
 
 def _run_with_progress(plan: TranslationPlan) -> TranslationResult:
@@ -90,12 +109,25 @@ def _run_with_progress(plan: TranslationPlan) -> TranslationResult:
                         MofNCompleteColumn(), TextColumn("{task.fields[speed]}"), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=console,
                         disable=not console.is_terminal or plan.shard.rank != 0)  # one bar per terminal
+    unit = "frames" if plan.clip_frames else "images"  # with videos the bar counts frames (an image is one)
     with progress:
-        task = progress.add_task("translate", total=plan.total, speed="")
+        task = progress.add_task("translate", total=plan.work, speed="")
 
         def advance(count: int) -> None:
             progress.advance(task, count)
             elapsed = progress.tasks[0].elapsed or 1e-9
-            progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} images/s")
+            progress.update(task, speed=f"{progress.tasks[0].completed / elapsed:.1f} {unit}/s")
 
-        return plan.run(on_progress=advance)
+        return plan.run(on_progress=advance, on_clip=lambda clip: _report_clip(clip, progress.console))
+
+
+def _report_clip(clip: ClipResult, console: Console) -> None:
+    """One line per finished clip (frames, frames/s, flicker), printed above the progress bar."""
+    if clip.error is not None:
+        return  # named with the other failures at the end
+    line = f"{clip.job.target}: {clip.frames} frames in {clip.seconds:.1f} s ({clip.frames / max(clip.seconds, 1e-9):.1f} frames/s)"
+    if clip.flicker is not None:
+        line += f"; {clip.flicker.describe()}"
+    for note in clip.notes:
+        line += f"; {note}"
+    console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -15,40 +15,46 @@ from pathlib import Path
 
 from i2i.errors import I2IError
 from i2i.images import IMAGE_EXTENSIONS, WRITABLE_EXTENSIONS, images_under, is_image_file
+from i2i.inference.video_io import VIDEO_EXTENSIONS, is_video_file, looks_like_video, output_name
 
 
 @dataclass
 class Job:
     source: Path
     target: Path
+    video: bool = False   # a clip: translated frame by frame into a clip (inference/video.py)
 
 
 def collect_jobs(inputs: Iterable[str], out_dir: str | Path) -> list[Job]:
-    """Map every input image to its output path; folders keep their inner tree, globs their
-    path below the pattern's fixed prefix, single files their name."""
+    """Map every input image and video to its output path; folders keep their inner tree, globs their
+    path below the pattern's fixed prefix, single files their name (a video's container is kept when
+    i2i writes it, else it becomes .mp4)."""
     out_dir = Path(out_dir)
     jobs: list[Job] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = images_under(path)
+            files = _media_under(path)
             if not files:
-                raise I2IError(f"input folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-            jobs += [Job(f, out_dir / f.relative_to(path)) for f in files]
+                raise I2IError(f"input folder {path} holds no images ({', '.join(IMAGE_EXTENSIONS)}) "
+                               f"or videos ({', '.join(VIDEO_EXTENSIONS)})")
+            jobs += [_job(f, out_dir / f.relative_to(path)) for f in files]
         elif path.is_file():
-            jobs.append(Job(path, out_dir / path.name))
+            jobs.append(_job(path, out_dir / path.name, probe_unknown=True))
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            files = [m for m in matches if m.is_file() and is_image_file(m)]
+            files = [m for m in matches if m.is_file() and (is_image_file(m) or is_video_file(m))]
             if not files:
-                raise I2IError(f"pattern {item!r} matches no image files")
+                raise I2IError(f"pattern {item!r} matches no image or video files")
             base = Path(item.split("*")[0].split("?")[0].split("[")[0])
             base = base if item.endswith(("/", "\\")) or base.is_dir() else base.parent
-            jobs += [Job(f, out_dir / _relative_or_name(f, base)) for f in files]
+            jobs += [_job(f, out_dir / _relative_or_name(f, base)) for f in files]
         else:
             raise I2IError(f"input {item} does not exist")
     for job in jobs:
-        if job.target.suffix.lower() not in WRITABLE_EXTENSIONS:
+        if job.video:
+            job.target = job.target.with_name(output_name(job.target))
+        elif job.target.suffix.lower() not in WRITABLE_EXTENSIONS:
             job.target = job.target.with_suffix(".png")
     seen: dict[Path, Path] = {}
     for job in jobs:
@@ -58,6 +64,24 @@ def collect_jobs(inputs: Iterable[str], out_dir: str | Path) -> list[Job]:
         seen[job.target] = job.source
     unique = {job.target: job for job in jobs}  # the same file given twice is translated once
     return list(unique.values())
+
+
+def _media_under(folder: Path) -> list[Path]:
+    """The images and videos under `folder`, sorted (videos by their extension: probing every file of
+    a large folder would cost a decoder start each)."""
+    videos = [f for f in folder.rglob("*") if is_video_file(f) and f.is_file()
+              and not any(part.startswith(".") for part in f.relative_to(folder).parts)]
+    return sorted(images_under(folder) + videos)
+
+
+def _job(source: Path, target: Path, probe_unknown: bool = False) -> Job:
+    """A video job for a video file; a file named on the command line with an extension that is
+    neither an image's nor a video's is probed (FFmpeg reads the container from its bytes)."""
+    if is_video_file(source):
+        return Job(source, target, video=True)
+    if probe_unknown and not is_image_file(source) and looks_like_video(source):
+        return Job(source, target, video=True)
+    return Job(source, target)
 
 
 def _relative_or_name(path: Path, base: Path) -> Path:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from i2i.errors import I2IError
 from i2i.inference.backend import Backend, load_backend, uses_image_statistics
@@ -19,6 +20,7 @@ from i2i.inference.pipeline import translate_files
 from i2i.inference.shard import Shard
 from i2i.inference.tiling import TileSpec
 from i2i.inference.variants import conditioned_variants
+from i2i.inference.video_io import VideoOptions, check_video_options
 
 
 @dataclass
@@ -36,6 +38,12 @@ class TranslationResult:
     written: int
     failed: list[str]   # one reason per failed input (each named once)
     seconds: float
+    clips: list[Any] = field(default_factory=list)  # inference.video.ClipResult of each clip written
+
+    @property
+    def frames(self) -> int:
+        """Video frames translated."""
+        return sum(clip.frames for clip in self.clips if clip.error is None)
 
 
 @dataclass
@@ -49,11 +57,19 @@ class TranslationPlan:
     workers: int = 2
     tile: TileSpec | None = None
     outscale: float | None = None       # resize outputs to this × the input (Lanczos), e.g. 3.5 from a ×4 model
+    video: VideoOptions = field(default_factory=VideoOptions)
+    clip_frames: dict[Path, int] = field(default_factory=dict)  # header frame counts, for progress
 
     @property
     def total(self) -> int:
-        """Images to translate, over all variants."""
+        """Images and clips to translate, over all variants."""
         return sum(len(variant.todo) for variant in self.variants)
+
+    @property
+    def work(self) -> int:
+        """Progress units: one per image, one per video frame."""
+        return sum(self.clip_frames.get(job.source, 1) if job.video else 1
+                   for variant in self.variants for job in variant.todo)
 
     @property
     def skipped(self) -> int:
@@ -66,18 +82,41 @@ class TranslationPlan:
         so tiled outputs differ slightly from whole-image ones."""
         return self.tile is not None and uses_image_statistics(self.backend)
 
-    def run(self, on_progress: Callable[[int], None] | None = None) -> TranslationResult:
-        """Translate every variant's jobs; `on_progress(count)` as files are written or fail."""
+    def run(self, on_progress: Callable[[int], None] | None = None,
+            on_clip: Callable[[Any], None] | None = None) -> TranslationResult:
+        """Translate every variant's jobs; `on_progress(count)` as images or video frames are written
+        or fail, `on_clip(ClipResult)` as each clip is finished."""
         started = time.perf_counter()
-        written, failed = 0, []
+        result = TranslationResult(0, [], 0.0)
         for variant in self.variants:
+            images = [job for job in variant.todo if not job.video]
             # Already checked by plan_translation: pass overwrite so the library does not check again.
-            report = translate_files(variant.backend, variant.todo, batch_size=self.batch_size,
+            report = translate_files(variant.backend, images, batch_size=self.batch_size,
                                      overwrite=True, workers=self.workers, tile=self.tile,
                                      outscale=self.outscale, on_progress=on_progress)
-            written += len(report.written)
-            failed += [reason for _, reason in report.failed if reason not in failed]
-        return TranslationResult(written, failed, time.perf_counter() - started)
+            result.written += len(report.written)
+            result.failed += [reason for _, reason in report.failed if reason not in result.failed]
+            for job in (job for job in variant.todo if job.video):
+                clip = self._run_clip(variant.backend, job, on_progress)
+                result.clips.append(clip)
+                if clip.error is None:
+                    result.written += 1
+                else:
+                    result.failed.append(clip.error)
+                if on_clip is not None:
+                    on_clip(clip)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _run_clip(self, backend: Backend, job: Job, on_progress: Callable[[int], None] | None) -> Any:
+        from i2i.inference.video import translate_clip  # threads and FFmpeg: only when a clip is given
+
+        clip = translate_clip(backend, job, self.video, batch_size=self.batch_size, tile=self.tile,
+                              outscale=self.outscale, on_progress=on_progress)
+        expected = self.clip_frames.get(job.source, 0)
+        if on_progress is not None and expected > clip.frames:
+            on_progress(expected - clip.frames)  # the header's count was high, or the clip failed
+        return clip
 
 
 def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, *, to: str | None = None,
@@ -86,10 +125,13 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
                      batch_size: int = 4, workers: int = 2,
                      tile: int | None = None, tile_pad: int = 16, tile_feather: int = 16,
                      style: str | Path | None = None, num_styles: int | None = None, seed: int = 0,
-                     class_images: str | Path | None = None, outscale: float | None = None) -> TranslationPlan:
-    """Check the flags, collect this rank's jobs (RANK, WORLD_SIZE under torchrun), load the backend and
-    bind its MUNIT/FUNIT codes; raises I2IError on a usage error, before anything is written."""
+                     class_images: str | Path | None = None, outscale: float | None = None,
+                     video: VideoOptions | None = None) -> TranslationPlan:
+    """Check the flags, collect this rank's jobs (RANK, WORLD_SIZE under torchrun; a clip is one job),
+    load the backend and bind its MUNIT/FUNIT codes (one code for a whole clip); raises I2IError on a
+    usage error, before anything is written."""
     check_output_flags(overwrite, skip_existing)
+    video = video or VideoOptions()
     if outscale is not None and not outscale > 0:
         raise I2IError(f"--outscale must be positive, got {outscale}")
     try:
@@ -98,11 +140,24 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
         raise I2IError(f"--tile: {error}") from None
     shard = Shard.from_environment()
     jobs = shard.take(collect_jobs(inputs, out))
-    runner = load_backend(model, backend, to, device, precision, shard.local_rank)
+    if any(job.video for job in jobs):
+        check_video_options(video)
+        if video.frames:
+            for job in jobs:
+                job.target = job.target.with_suffix("") if job.video else job.target
+    runner = load_backend(model, backend, to, device, precision, shard.local_rank,
+                          temporal_smoothing=video.temporal_smoothing)
     # Every variant's outputs are checked (and, with --skip-existing, filtered) before the first is written.
     variants = [Variant(variant, *prepare_outputs(variant_jobs, overwrite=overwrite,
                                                   skip_existing=skip_existing))
                 for variant, variant_jobs in conditioned_variants(runner, jobs, style, num_styles, seed,
                                                                   class_images)]
+    clip_frames = _clip_frames(jobs) if any(job.video for job in jobs) else {}
     return TranslationPlan(runner, shard, variants, batch_size=batch_size, workers=workers, tile=spec,
-                           outscale=outscale)
+                           outscale=outscale, video=video, clip_frames=clip_frames)
+
+
+def _clip_frames(jobs: list[Job]) -> dict[Path, int]:
+    from i2i.inference.video import clip_frames
+
+    return {job.source: clip_frames(job) for job in jobs if job.video}

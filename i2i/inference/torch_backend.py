@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from i2i.runtime import autocast_dtype, resolve_device
 
 
 def torch_backend(model: str | Path, to: str | None = None, device: str = "auto", precision: str = "fp32",
-                  local_rank: int = 0) -> Backend:
+                  local_rank: int = 0, temporal_smoothing: float | None = None) -> Backend:
     """The checkpoint's generator in PyTorch; with fp16/bf16 the forward pass runs under autocast and
-    the output is returned as float32 in [0, 1] all the same."""
+    the output is returned as float32 in [0, 1] all the same. With `temporal_smoothing` A, its
+    InstanceNorm/AdaIN layers normalise by statistics averaged over the inputs seen so far
+    (`temporal_norm.py`); `Backend.reset_state` starts over."""
     checkpoint = load_checkpoint(model)
     direction = checkpoint.direction(to)
     device = resolve_device(device, local_rank)
@@ -29,8 +32,15 @@ def torch_backend(model: str | Path, to: str | None = None, device: str = "auto"
     batchnorm = checkpoint.header.get("inference", {}).get("batchnorm", "per_image")
     network = InferenceModel(checkpoint.generator(direction), checkpoint.preprocess, batchnorm).to(device)
     autocast = "" if dtype is None else f", {str(dtype).removeprefix('torch.')} autocast"
+    reset = None
+    if temporal_smoothing is not None:
+        from i2i.inference.temporal_norm import smoothed_copy
+
+        network, reset = smoothed_copy(network, temporal_smoothing)
+        autocast += f", temporal smoothing {temporal_smoothing:g}"
     description = f"torch ({device}{autocast}) {checkpoint.path}"
-    return module_backend(network, checkpoint.preprocess, direction, description, checkpoint.header, dtype)
+    backend = module_backend(network, checkpoint.preprocess, direction, description, checkpoint.header, dtype)
+    return replace(backend, reset_state=reset)
 
 
 def module_backend(network: InferenceModel, preprocess: Preprocess, direction: str, description: str,

@@ -3,6 +3,7 @@ its jobs (one variant for plain generators, a reference style or a class; K for 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from i2i.errors import I2IError
@@ -38,6 +39,6 @@ def conditioned_variants(backend: Backend, jobs: list[Job], style: str | Path | 
     codes = conditioning.prior_codes(num_styles or 1, dim, seed)
     if len(codes) == 1:
         return [(backend.with_code(codes), jobs)]
-    return [(backend.with_code(code), [Job(job.source, job.target.with_name(f"{job.target.stem}_style{k}"
-                                                                          f"{job.target.suffix}")) for job in jobs])
+    return [(backend.with_code(code), [replace(job, target=job.target.with_name(f"{job.target.stem}_style{k}"
+                                                                              f"{job.target.suffix}")) for job in jobs])
             for k, code in enumerate(codes)]
