@@ -12,7 +12,7 @@ from i2i.hub import catalog
 app = typer.Typer(help="Built-in demo data sets, and downloads of the pix2pix/CycleGAN ones.",
                   no_args_is_help=True)
 
-DEMOS = ("shapes", "stripes", "styles", "classes", "photos")
+DEMOS = ("shapes", "stripes", "styles", "classes", "photos", "clip")
 
 
 @app.command()
@@ -24,7 +24,8 @@ def demo(
                                             "classes: images per class)."),
     num_test: int = typer.Option(50, help="Held-out test pairs (stripes, styles: the same scene in both "
                                           "domains; not used by classes)."),
-    size: int = typer.Option(64, help="Image side in pixels."),
+    size: int | None = typer.Option(None, help="Image side in pixels (default 64; clip: the frame height, 144)."),
+    frames: int = typer.Option(96, help="clip only: number of frames (24 per second)."),
     num_classes: int = typer.Option(16, help="classes only: number of appearance classes."),
     held_out: int = typer.Option(4, help="classes only: how many of them (the last) are held out, "
                                          "written to unseen/."),
@@ -36,7 +37,9 @@ def demo(
     palettes, the style); its test split is paired. `classes` (FUNIT): --num-classes appearance classes
     (background, fill colour, texture) over random shapes, --num-train images each, the last --held-out
     classes in unseen/ for few-shot translation. `photos` (srgan): scikit-image's bundled photographs,
-    13 for training and 4 held out (needs scikit-image)."""
+    13 for training and 4 held out (needs scikit-image). `clip` (translate a video): pan.mp4, a camera
+    pan over a bundled photograph with sensor noise and a sine tone, 96 frames of 256×144 at 24 frames/s
+    (--frames, and --size for the height)."""
     if name not in DEMOS:
         raise I2IError(f"unknown demo data set {name!r}; choose one of: {', '.join(DEMOS)}")
     from i2i.data.demo.classes import make_classes
@@ -45,6 +48,18 @@ def demo(
     from i2i.data.demo.stripes import make_stripes
     from i2i.data.demo.styles import make_styles
 
+    if name == "clip":
+        from i2i.data.demo.clip import make_clip
+
+        height = size or 144
+        width = height * 16 // 9 // 2 * 2  # 16:9, even (4:2:0 chroma)
+        try:
+            path = make_clip(directory, frames=frames, height=height, width=width, seed=seed)
+        except ValueError as error:
+            raise I2IError(str(error)) from None
+        typer.echo(f"wrote {path}: {frames} frames of {width}×{height} at 24 frames/s, with sound")
+        return
+    size = size or 64
     if name == "photos":
         counts = make_photos(directory)
         typer.echo(f"wrote photos to {directory}: " + ", ".join(f"{split} {n} images" for split, n in counts.items()))

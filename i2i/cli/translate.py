@@ -64,8 +64,10 @@ def translate(
                                                   "sources with x264)."),
     frames: bool = typer.Option(False, "--frames", help="Videos: write numbered PNG frames (OUT/NAME/000001.png …) "
                                                         "instead of a video."),
-    temporal_smoothing: float | None = typer.Option(None, help="Videos: average InstanceNorm/AdaIN statistics over "
-                                                    "frames (0…1, e.g. 0.9) against flicker; torch backend."),
+    temporal_smoothing: float | None = typer.Option(None, help="Videos: blend each output frame with the last one "
+                                                    "warped by the input's optical flow (0…1, e.g. 0.7) against flicker."),
+    norm_smoothing: float | None = typer.Option(None, help="Videos: average InstanceNorm/AdaIN statistics over "
+                                                "frames (0…1, e.g. 0.9); torch backend."),
 ) -> None:
     """Translate images and videos. Exit status 0: all written (or skipped); 1: some inputs failed (each
     named); 2: usage error. Under `torchrun --nproc-per-node N -m i2i translate …` each rank translates a
@@ -73,7 +75,7 @@ def translate(
     from i2i.inference.run import plan_translation
     from i2i.inference.video_io import VideoOptions
 
-    video = VideoOptions(video_codec, crf, pix_fmt, frames, temporal_smoothing)
+    video = VideoOptions(video_codec, crf, pix_fmt, frames, temporal_smoothing, norm_smoothing)
     plan = plan_translation(model, inputs, out, to=to, backend=backend, device=device, precision=precision,
                             overwrite=overwrite, skip_existing=skip_existing, batch_size=batch_size,
                             workers=workers, tile=tile, tile_pad=tile_pad, tile_feather=tile_feather,

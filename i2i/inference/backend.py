@@ -32,7 +32,7 @@ class Backend:
     # of reference images (N×3×H×W in [0, 1] → (N, D)). `run` is set by `with_code`.
     run_with_code: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     encode: Callable[[np.ndarray], np.ndarray] | None = None
-    # Temporal smoothing (`--temporal-smoothing`): forget the statistics carried from earlier frames.
+    # Normalisation smoothing (`--norm-smoothing`): forget the statistics carried from earlier frames.
     reset_state: Callable[[], None] | None = None
 
     @property
@@ -63,11 +63,11 @@ def needs_code(batch: np.ndarray) -> np.ndarray:
 
 
 def load_backend(model: str | Path, backend: str = "auto", to: str | None = None, device: str = "auto",
-                 precision: str = "fp32", local_rank: int = 0, temporal_smoothing: float | None = None) -> Backend:
+                 precision: str = "fp32", local_rank: int = 0, norm_smoothing: float | None = None) -> Backend:
     """`auto` picks onnxruntime for `.onnx` files and torch for checkpoints/run directories.
     `precision` (auto/fp16/bf16 autocast) is for torch; an exported graph runs in float32. The library
     default is fp32 (eval and benchmarks measure the model as trained); `i2i translate` defaults to auto.
-    `temporal_smoothing` (torch only) smooths normalisation statistics over consecutive inputs."""
+    `norm_smoothing` (torch only) smooths normalisation statistics over consecutive inputs."""
     is_onnx = str(model).lower().endswith(".onnx")
     if backend == "auto":
         backend = "onnx" if is_onnx else "torch"
@@ -76,8 +76,8 @@ def load_backend(model: str | Path, backend: str = "auto", to: str | None = None
             raise I2IError(f"--backend onnx needs an exported .onnx MODEL (make one with `i2i export {model} --out …`)")
         if precision not in ("auto", "fp32"):
             raise I2IError(f"--precision {precision} is for --backend torch: an exported ONNX graph runs in float32")
-        if temporal_smoothing is not None:
-            raise I2IError("--temporal-smoothing changes the network's normalisation layers: it needs a checkpoint "
+        if norm_smoothing is not None:
+            raise I2IError("--norm-smoothing changes the network's normalisation layers: it needs a checkpoint "
                            "and --backend torch (an exported graph's InstanceNorm is fixed)")
         from i2i.inference.onnx_backend import onnx_backend
 
@@ -87,7 +87,7 @@ def load_backend(model: str | Path, backend: str = "auto", to: str | None = None
             raise I2IError(f"{model} is an ONNX file: use --backend onnx (or auto)")
         from i2i.inference.torch_backend import torch_backend  # imports torch: only for this backend
 
-        return torch_backend(model, to, device, precision, local_rank, temporal_smoothing)
+        return torch_backend(model, to, device, precision, local_rank, norm_smoothing)
     raise I2IError(f"--backend must be auto, torch or onnx, got {backend!r}")
 
 

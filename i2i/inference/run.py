@@ -140,13 +140,16 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
         raise I2IError(f"--tile: {error}") from None
     shard = Shard.from_environment()
     jobs = shard.take(collect_jobs(inputs, out))
+    if video.temporal_smoothing is not None and not any(job.video for job in jobs):
+        raise I2IError("--temporal-smoothing blends consecutive frames of a video: give a video input "
+                       "(for a folder of frames, translate the video itself)")
     if any(job.video for job in jobs):
         check_video_options(video)
         if video.frames:
             for job in jobs:
                 job.target = job.target.with_suffix("") if job.video else job.target
     runner = load_backend(model, backend, to, device, precision, shard.local_rank,
-                          temporal_smoothing=video.temporal_smoothing)
+                          norm_smoothing=video.norm_smoothing)
     # Every variant's outputs are checked (and, with --skip-existing, filtered) before the first is written.
     variants = [Variant(variant, *prepare_outputs(variant_jobs, overwrite=overwrite,
                                                   skip_existing=skip_existing))

@@ -1,4 +1,4 @@
-"""`--temporal-smoothing A`: per-frame normalisation statistics smoothed over the frames of a clip.
+"""`--norm-smoothing A`: per-frame normalisation statistics smoothed over the frames of a clip.
 
 InstanceNorm (and AdaIN's normalisation of the content) divides each frame's features by that
 frame's own mean and standard deviation. Between two frames of a clip those statistics jitter with
@@ -67,7 +67,7 @@ class SmoothedAdaIN(nn.Module):
 
     def __init__(self, norm: AdaIN, alpha: float) -> None:
         super().__init__()
-        self.eps, self.carried = norm.eps, _Carried(alpha)
+        self.num_features, self.eps, self.carried = norm.num_features, norm.eps, _Carried(alpha)
 
     def forward(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         mean, var = self.carried.smooth(*_statistics(x))
@@ -86,7 +86,7 @@ def smoothed_copy(network: nn.Module, alpha: float) -> tuple[nn.Module, Callable
     """(a copy of `network` whose InstanceNorm and AdaIN layers smooth their statistics, its reset).
     Raises I2IError when the network normalises nothing per image (nothing to smooth)."""
     if not 0.0 <= alpha < 1.0:
-        raise I2IError(f"--temporal-smoothing must be in [0, 1) (0: per-frame statistics, 0.9: strong), got {alpha}")
+        raise I2IError(f"--norm-smoothing must be in [0, 1) (0: per-frame statistics, 0.9: strong), got {alpha}")
     network = copy.deepcopy(network)
     replaced: list[_Carried] = []
     for parent in list(network.modules()):
@@ -100,7 +100,7 @@ def smoothed_copy(network: nn.Module, alpha: float) -> tuple[nn.Module, Callable
             setattr(parent, name, smoothed)
             replaced.append(smoothed.carried)
     if not replaced:
-        raise I2IError("--temporal-smoothing: this model has no InstanceNorm or AdaIN layer (nothing "
+        raise I2IError("--norm-smoothing: this model has no InstanceNorm or AdaIN layer (nothing "
                        "normalises by per-frame statistics, so there is nothing to smooth)")
 
     def reset() -> None:

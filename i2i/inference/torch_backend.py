@@ -20,9 +20,9 @@ from i2i.runtime import autocast_dtype, resolve_device
 
 
 def torch_backend(model: str | Path, to: str | None = None, device: str = "auto", precision: str = "fp32",
-                  local_rank: int = 0, temporal_smoothing: float | None = None) -> Backend:
+                  local_rank: int = 0, norm_smoothing: float | None = None) -> Backend:
     """The checkpoint's generator in PyTorch; with fp16/bf16 the forward pass runs under autocast and
-    the output is returned as float32 in [0, 1] all the same. With `temporal_smoothing` A, its
+    the output is returned as float32 in [0, 1] all the same. With `norm_smoothing` A, its
     InstanceNorm/AdaIN layers normalise by statistics averaged over the inputs seen so far
     (`temporal_norm.py`); `Backend.reset_state` starts over."""
     checkpoint = load_checkpoint(model)
@@ -33,11 +33,11 @@ def torch_backend(model: str | Path, to: str | None = None, device: str = "auto"
     network = InferenceModel(checkpoint.generator(direction), checkpoint.preprocess, batchnorm).to(device)
     autocast = "" if dtype is None else f", {str(dtype).removeprefix('torch.')} autocast"
     reset = None
-    if temporal_smoothing is not None:
+    if norm_smoothing is not None:
         from i2i.inference.temporal_norm import smoothed_copy
 
-        network, reset = smoothed_copy(network, temporal_smoothing)
-        autocast += f", temporal smoothing {temporal_smoothing:g}"
+        network, reset = smoothed_copy(network, norm_smoothing)
+        autocast += f", norm smoothing {norm_smoothing:g}"
     description = f"torch ({device}{autocast}) {checkpoint.path}"
     backend = module_backend(network, checkpoint.preprocess, direction, description, checkpoint.header, dtype)
     return replace(backend, reset_state=reset)

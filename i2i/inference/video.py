@@ -28,7 +28,7 @@ from i2i.images import quantise, write_image
 from i2i.inference.backend import Backend
 from i2i.inference.jobs import Job
 from i2i.inference.pipeline import TooLarge, fit_output, lookahead, run_tiled, run_whole
-from i2i.inference.temporal import Flicker, FlickerMeter
+from i2i.inference.temporal import Flicker, FlickerMeter, TemporalSmoother
 from i2i.inference.tiling import TileSpec
 from i2i.inference.video_io import ClipWriter, Frame, VideoOptions, probe, read_clip, writer_muxer
 
@@ -63,8 +63,9 @@ def translate_clip(backend: Backend, job: Job, options: VideoOptions, *, batch_s
     try:
         info = probe(job.source)
         if backend.reset_state is not None:
-            backend.reset_state()  # temporal smoothing starts afresh with each clip
-        stream = _Stream(backend, info.bits, batch_size, tile, outscale, on_progress)
+            backend.reset_state()  # normalisation smoothing starts afresh with each clip
+        smoother = TemporalSmoother(options.temporal_smoothing) if options.temporal_smoothing else None
+        stream = _Stream(backend, info.bits, batch_size, tile, outscale, on_progress, smoother)
         if options.frames:
             _atomic_folder(job.target, lambda folder: stream.run(job.source, _FrameFolder(folder, info.bits)))
         else:
@@ -89,8 +90,9 @@ class _Stream:
     """The three-thread pipeline of one clip."""
 
     def __init__(self, backend: Backend, bits: int, batch_size: int, tile: TileSpec | None,
-                 outscale: float | None, on_progress: Callable[[int], None] | None) -> None:
-        self.backend, self.bits, self.batch_size = backend, bits, batch_size
+                 outscale: float | None, on_progress: Callable[[int], None] | None,
+                 smoother: TemporalSmoother | None = None) -> None:
+        self.backend, self.bits, self.batch_size, self.smoother = backend, bits, batch_size, smoother
         self.tile, self.outscale, self.on_progress = tile, outscale, on_progress
         preprocess = backend.preprocess
         self.window = tile.window(preprocess.multiple_of, preprocess.min_size) if tile is not None else 0
@@ -176,7 +178,13 @@ class _Stream:
             outputs = run_whole(self.backend, [_as_float(frame.rgb) for frame in frames])
         for frame, output in zip(frames, outputs, strict=True):
             output, _ = fit_output(output, None, height, width, scale, self.outscale)
-            self._put(encoded, (frame, output if output.dtype == dtype else quantise(output, 16 if self.bits > 8 else 8)))
+            if self.smoother is None:  # quantised here, else after smoothing (in the encoder thread)
+                output = self._quantised(output)
+            self._put(encoded, (frame, output))
+
+    def _quantised(self, output: np.ndarray) -> np.ndarray:
+        dtype = np.uint16 if self.bits > 8 else np.uint8
+        return output if output.dtype == dtype else quantise(output, 16 if self.bits > 8 else 8)
 
     def _consume(self, encoded: queue.Queue, writer: list[Any], container: Any,
                  open_writer: Callable[[Any, tuple[int, int]], Any], failures: list[BaseException]) -> None:
@@ -189,6 +197,8 @@ class _Stream:
                     writer[0].pass_packet(item) if writer else held.append(item)
                     continue
                 frame, output = item
+                if self.smoother is not None:
+                    output = self._quantised(self.smoother(frame.rgb, output))
                 if not writer:
                     writer.append(open_writer(container, output.shape[:2]))
                     for packet in held:

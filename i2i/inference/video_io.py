@@ -207,7 +207,8 @@ class VideoOptions:
     crf: int | None = None         # default 17 for x264 (visually lossless), 20 for VP9
     pix_fmt: str | None = None     # default yuv420p (yuv420p10le for 10-bit sources with x264)
     frames: bool = False           # write NAME/000001.png … instead of a video
-    temporal_smoothing: float | None = None
+    temporal_smoothing: float | None = None  # flow-guided blending of outputs (inference/temporal.py)
+    norm_smoothing: float | None = None      # InstanceNorm/AdaIN statistics over frames (temporal_norm.py)
 
     def resolved(self, muxer: str, source_bits: int) -> tuple[str, int, str]:
         codec = self.codec or ("libvpx-vp9" if muxer == "webm" else "libx264")
@@ -217,8 +218,13 @@ class VideoOptions:
 
 
 def check_video_options(options: VideoOptions) -> None:
-    """Refuse an encoder, CRF or pixel format FFmpeg does not have, before anything is translated."""
+    """Refuse an encoder, CRF or pixel format FFmpeg does not have, or a smoothing strength out of
+    range, before anything is translated."""
     import av
+
+    for flag, value in (("--temporal-smoothing", options.temporal_smoothing), ("--norm-smoothing", options.norm_smoothing)):
+        if value is not None and not 0.0 <= value < 1.0:
+            raise I2IError(f"{flag} must be in [0, 1) (0: off; 0.5 to 0.9 smooth more and more), got {value}")
 
     codec_name, _, pix_fmt = options.resolved("mp4", 8)
     try:

@@ -1,5 +1,5 @@
 """Clips through every kind of model and runtime, safely: a kill leaves no partial clip, MUNIT and
-FUNIT use one code per clip, ONNX runs them, and `--temporal-smoothing` smooths InstanceNorm."""
+FUNIT use one code per clip, ONNX runs them, and `--norm-smoothing` smooths InstanceNorm."""
 
 from __future__ import annotations
 
@@ -110,19 +110,19 @@ def test_onnx_backend_translates_clips_like_torch(unet, tmp_path):
     torch_frames, onnx_frames = (decoded(tmp_path / name / "pan.mp4")[0] for name in ("torch", "onnx"))
     assert min(psnr(a, b) for a, b in zip(torch_frames, onnx_frames, strict=True)) >= 40
     result = runner.invoke(app, ["translate", str(tmp_path / "unet.onnx"), str(clip), "--out", str(tmp_path / "x"),
-                                 "--temporal-smoothing", "0.5"])
+                                 "--norm-smoothing", "0.5"])
     assert result.exit_code == 2 and "needs a checkpoint and --backend torch" in result.output
 
 
-def test_temporal_smoothing_zero_is_plain_instancenorm(unet, tmp_path):
+def test_norm_smoothing_zero_is_plain_instancenorm(unet, tmp_path):
     batch = np.stack([f.astype(np.float32).transpose(2, 0, 1) / 255 for f in pan_frames(6, 64, 64, noise=6.0)])
-    np.testing.assert_allclose(load_backend(unet, temporal_smoothing=0.0).run(batch), load_backend(unet).run(batch),
+    np.testing.assert_allclose(load_backend(unet, norm_smoothing=0.0).run(batch), load_backend(unet).run(batch),
                                atol=1e-5)
     clip = tmp_path / "noisy.mp4"
     write_clip(clip, pan_frames(8, 64, 64, noise=6.0), audio=None)
     result = runner.invoke(app, ["translate", str(unet), str(clip), "--out", str(tmp_path / "o"),
-                                 "--temporal-smoothing", "0.9"])
-    assert result.exit_code == 0 and "temporal smoothing 0.9" in result.output, result.output
+                                 "--norm-smoothing", "0.9"])
+    assert result.exit_code == 0 and "norm smoothing 0.9" in result.output, result.output
 
 
 def test_smoothing_steadies_what_does_not_move_when_something_enters_the_frame():
@@ -155,10 +155,10 @@ def test_smoothing_steadies_what_does_not_move_when_something_enters_the_frame()
         smoothed_copy(net, 1.0)
 
 
-def test_temporal_smoothing_needs_a_normalising_model(tmp_path):
+def test_norm_smoothing_needs_a_normalising_model(tmp_path):
     write_clip(tmp_path / "a.mp4", pan_frames(2, 32, 32), audio=None)
     result = runner.invoke(app, ["translate", str(WEIGHTS / "srresnet-x4-photos.safetensors"), str(tmp_path / "a.mp4"),
-                                 "--out", str(tmp_path / "o"), "--temporal-smoothing", "0.9"])
+                                 "--out", str(tmp_path / "o"), "--norm-smoothing", "0.9"])
     assert result.exit_code == 2 and "no InstanceNorm or AdaIN layer" in result.output, result.output
 
 
@@ -175,3 +175,31 @@ def test_frames_too_large_for_memory_say_so(tmp_path):
     assert "--tile" in result.error and not (tmp_path / "out" / "big.mp4").exists()
     leftovers = list((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
     assert leftovers == []
+
+
+def test_flow_smoothing_averages_noise_but_not_a_scene_cut():
+    """A still scene with output noise: smoothed frames vary far less. A cut to another scene: the
+    flow cannot explain it, confidence drops to zero, and the new frame passes unblended."""
+    from i2i.inference.temporal import TemporalSmoother
+
+    rng = np.random.default_rng(0)
+    scene, other = pan_frames(1, 64, 64)[0], pan_frames(1, 64, 64, step=(0, 0), photo="chelsea.png")[0]
+    clean = scene.astype(np.float32) / 255
+    smoother = TemporalSmoother(0.8)
+    outputs = [smoother(scene, np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32))
+               for _ in range(10)]
+    plain_noise = 0.05 * np.sqrt(2 / np.pi) * np.sqrt(2)  # E|n_t − n_{t−1}| for σ 0.05
+    smoothed_change = float(np.mean([np.abs(b - a).mean() for a, b in zip(outputs[4:], outputs[5:])]))
+    assert smoothed_change < 0.5 * plain_noise, smoothed_change
+    after_cut = smoother(other, other.astype(np.float32) / 255)
+    assert np.abs(after_cut - other.astype(np.float32) / 255).mean() < 0.01
+
+
+def test_smoothing_flags_are_checked_before_anything_is_written(unet, tmp_path):
+    write_clip(tmp_path / "a.mp4", pan_frames(2, 32, 32), audio=None)
+    Image.fromarray(pan_frames(1, 32, 32)[0]).save(tmp_path / "still.png")
+    for inputs, flags, message in (([tmp_path / "a.mp4"], ["--temporal-smoothing", "1.5"], "must be in [0, 1)"),
+                                   ([tmp_path / "still.png"], ["--temporal-smoothing", "0.5"], "give a video input")):
+        result = runner.invoke(app, ["translate", str(unet), *map(str, inputs), "--out", str(tmp_path / "o"), *flags])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
