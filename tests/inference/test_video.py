@@ -214,3 +214,29 @@ def test_clips_are_sharded_whole_by_rank(sr2, tmp_path, monkeypatch):
         owned.append(sorted(job.source.name for variant in plan.variants for job in variant.todo))
         assert plan.work == 2 * len(owned[-1])  # progress counts frames
     assert sorted(owned[0] + owned[1]) == ["a.mp4", "b.mp4", "c.mp4"] and not set(owned[0]) & set(owned[1])
+
+
+def test_subtitles_are_copied_with_their_timing(sr2, tmp_path):
+    from fractions import Fraction
+
+    container = av.open(str(tmp_path / "talk.mkv"), "w")
+    video = container.add_stream("libx264", rate=24)
+    video.width = video.height = 32
+    video.pix_fmt = "yuv420p"
+    subtitles = container.add_mux_stream("subrip", time_base=Fraction(1, 1000))
+    for index, rgb in enumerate(pan_frames(6, 32, 32)):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts, frame.time_base = index, Fraction(1, 24)
+        container.mux(video.encode(frame))
+        if index == 1:
+            packet = av.Packet(b"Hello there")
+            packet.stream, packet.pts, packet.dts, packet.duration = subtitles, 42, 42, 150
+            packet.time_base = Fraction(1, 1000)
+            container.mux(packet)
+    container.mux(video.encode(None))
+    container.close()
+    assert translate(sr2, tmp_path / "talk.mkv", "--out", tmp_path / "out").exit_code == 0
+    with av.open(str(tmp_path / "out" / "talk.mkv")) as output:
+        stream = output.streams.subtitles[0]
+        packets = [(bytes(p), float(p.pts * p.time_base)) for p in output.demux(stream) if p.dts is not None]
+    assert packets == [(b"Hello there", 0.042)]
