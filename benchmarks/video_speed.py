@@ -1,11 +1,14 @@
 """Translating a clip: `i2i translate clip.mp4` against the usual manual route, and against the model alone.
 
-    python benchmarks/video_speed.py [--frames 96] [--long 3] [--height 144]
-        [--model weights/cyclegan-stripes.safetensors] [--to striped] [--out benchmarks/results/video_speed.md]
+    python benchmarks/video_speed.py [--frames 96] [--long 3]
+        [--cases weights/cyclegan-stripes.safetensors:striped:144 weights/pix2pix-shapes.safetensors::360]
+        [--out benchmarks/results/video_speed.md]
 
-Clip: `i2i data demo clip` (a pan over a real photo with noise, a 440 Hz tone as AAC), FRAMES frames
-of 16:9 at HEIGHT, 24 frames/s; and the same pan LONG × as long, to show peak memory does not grow
-with the clip.
+Each case is MODEL:DIRECTION:HEIGHT — a model-bound one (a CycleGAN ResNet at 256×144: the network
+dominates) and an I/O-bound one (pix2pix's small U-Net at 640×360: frames cost as much to move as to
+translate). Clip: `i2i data demo clip` (a pan over a real photo with noise, a 440 Hz tone as AAC),
+FRAMES frames of 16:9 at HEIGHT, 24 frames/s; and the same pan LONG × as long, to show that peak
+memory does not grow with the clip.
 
 Contenders, each a fresh process (wall time from start to exit, peak RSS from `wait4`):
 - (a) `i2i translate MODEL clip.mp4 --out A`: decode, batch, infer and encode in three threads, the
@@ -109,9 +112,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--long", type=int, default=3, help="the long clip is this many times as long")
-    parser.add_argument("--height", type=int, default=144)
-    parser.add_argument("--model", type=Path, default=ROOT / "weights" / "cyclegan-stripes.safetensors")
-    parser.add_argument("--to", default="striped")
+    parser.add_argument("--cases", nargs="+", default=["weights/cyclegan-stripes.safetensors:striped:144",
+                                                         "weights/pix2pix-shapes.safetensors::360"])
+    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--to", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "video_speed.md")
     parser.add_argument("--step", choices=["extract", "encode", "model"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -121,52 +125,56 @@ def main() -> None:
     if args.step == "encode":
         return encode(*args.paths)
     if args.step == "model":
-        print(f"{model_alone(args.model, args.to, args.paths[0]):.3f}")
+        print(f"{model_alone(args.model, args.to or None, args.paths[0]):.3f}")
         return None
-    run(args)
-    return None
-
-
-def run(args: argparse.Namespace) -> None:
-    from i2i.data.demo.clip import make_clip
-
-    python, me, i2i = sys.executable, str(Path(__file__).resolve()), [sys.executable, "-m", "i2i"]
-    to = ["--to", args.to] if args.to else []
-    width = args.height * 16 // 9 // 2 * 2
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        short = make_clip(scratch / "short", frames=args.frames, width=width, height=args.height)
-        long = make_clip(scratch / "long", frames=args.frames * args.long, width=width, height=args.height)
-        a_time, a_peak, a_out = timed([*i2i, "translate", str(args.model), str(short), "--out", str(scratch / "a"), *to])
-        pipeline_fps = float(re.search(r"at ([\d.]+) frames/s", a_out).group(1))
-        steps = [[python, me, "--step", "extract", str(short), str(scratch / "frames")],
-                 [*i2i, "translate", str(args.model), str(scratch / "frames"), "--out", str(scratch / "out"), *to],
-                 [python, me, "--step", "encode", str(scratch / "out"), str(short), str(scratch / "b.mp4")]]
-        b = [timed(step) for step in steps]
-        pure_fps = float(timed([python, me, "--step", "model", "--model", str(args.model), "--to", args.to,
-                                str(short)])[2])
-        long_time, long_peak, _ = timed([*i2i, "translate", str(args.model), str(long), "--out", str(scratch / "l"), *to])
-    b_time, b_peak = sum(t for t, _, _ in b), max(p for _, p, _ in b)
-    rows = [("(a) i2i translate clip.mp4", args.frames, a_time, a_peak),
-            ("(b) manual: decode to PNG", args.frames, b[0][0], b[0][1]),
-            ("(b) manual: i2i translate frames/", args.frames, b[1][0], b[1][1]),
-            ("(b) manual: encode + copy audio", args.frames, b[2][0], b[2][1]),
-            ("(b) manual route, total", args.frames, b_time, b_peak),
-            (f"(a) i2i translate, {args.long}× longer clip", args.frames * args.long, long_time, long_peak)]
-    lines = [f"Command: `python benchmarks/video_speed.py {shlex.join(sys.argv[1:])}`".rstrip(), "",
-             f"Model: `{Path(args.model).name}`{f' --to {args.to}' if args.to else ''}, torch backend, CPU; clip "
-             f"{width}×{args.height}, 24 frames/s, AAC audio.", "",
-             "| route | frames | wall s | frames/s (wall) | peak RSS MB |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {n} | {t:.1f} | {n / t:.2f} | {p:.0f} |" for name, n, t, p in rows]
-    lines += ["", f"- (a) is {b_time / a_time:.2f}× faster than (b) end to end (target ≥ 1.5×).",
-              f"- Pipeline frames/s (translate's own summary, model load excluded): {pipeline_fps:.2f}; the model "
-              f"alone: {pure_fps:.2f} frames/s → {100 * pipeline_fps / pure_fps:.0f}% of pure model throughput "
-              f"(target ≥ 90%).",
-              f"- Peak RSS {a_peak:.0f} MB for {args.frames} frames, {long_peak:.0f} MB for {args.frames * args.long} "
-              f"({long_peak / a_peak:.2f}×)."]
+    lines = [f"Command: `python benchmarks/video_speed.py {shlex.join(sys.argv[1:])}`".rstrip()]
+    for case in args.cases:
+        model, direction, height = case.split(":")
+        lines += ["", *run(ROOT / model, direction or None, int(height), args.frames, args.long)]
     table = "\n".join(lines)
     print(table)
     args.out.write_text(table + "\n")
+    return None
+
+
+def run(model: Path, direction: str | None, height: int, frame_count: int, long_factor: int) -> list[str]:
+    """One case: the table rows and the three ratios."""
+    from i2i.data.demo.clip import make_clip
+
+    python, me, i2i = sys.executable, str(Path(__file__).resolve()), [sys.executable, "-m", "i2i"]
+    to = ["--to", direction] if direction else []
+    width = height * 16 // 9 // 2 * 2
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        short = make_clip(scratch / "short", frames=frame_count, width=width, height=height)
+        long = make_clip(scratch / "long", frames=frame_count * long_factor, width=width, height=height)
+        a_time, a_peak, a_out = timed([*i2i, "translate", str(model), str(short), "--out", str(scratch / "a"), *to])
+        pipeline_fps = float(re.search(r"at ([\d.]+) frames/s", a_out).group(1))
+        steps = [[python, me, "--step", "extract", str(short), str(scratch / "frames")],
+                 [*i2i, "translate", str(model), str(scratch / "frames"), "--out", str(scratch / "out"), *to],
+                 [python, me, "--step", "encode", str(scratch / "out"), str(short), str(scratch / "b.mp4")]]
+        b = [timed(step) for step in steps]
+        pure_fps = float(timed([python, me, "--step", "model", "--model", str(model), "--to", direction or "",
+                                str(short)])[2])
+        long_time, long_peak, _ = timed([*i2i, "translate", str(model), str(long), "--out", str(scratch / "l"), *to])
+    b_time, b_peak = sum(t for t, _, _ in b), max(p for _, p, _ in b)
+    rows = [("(a) i2i translate clip.mp4", frame_count, a_time, a_peak),
+            ("(b) manual: decode to PNG", frame_count, b[0][0], b[0][1]),
+            ("(b) manual: i2i translate frames/", frame_count, b[1][0], b[1][1]),
+            ("(b) manual: encode + copy audio", frame_count, b[2][0], b[2][1]),
+            ("(b) manual route, total", frame_count, b_time, b_peak),
+            (f"(a) i2i translate, {long_factor}× longer clip", frame_count * long_factor, long_time, long_peak)]
+    lines = [f"### `{model.name}`{f' --to {direction}' if direction else ''}, {width}×{height}", "",
+             "Torch backend, CPU; 24 frames/s, AAC audio.", "",
+             "| route | frames | wall s | frames/s (wall) | peak RSS MB |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {n} | {t:.1f} | {n / t:.2f} | {p:.0f} |" for name, n, t, p in rows]
+    lines += ["", f"- (a) is {b_time / a_time:.2f}× as fast as (b) end to end (target ≥ 1.5×).",
+              f"- Pipeline frames/s (translate's own summary, model load excluded): {pipeline_fps:.2f}; the model "
+              f"alone: {pure_fps:.2f} frames/s → {100 * pipeline_fps / pure_fps:.0f}% of pure model throughput "
+              f"(target ≥ 90%).",
+              f"- Peak RSS {a_peak:.0f} MB for {frame_count} frames, {long_peak:.0f} MB for "
+              f"{frame_count * long_factor} ({long_peak / a_peak:.2f}×)."]
+    return lines
 
 
 if __name__ == "__main__":

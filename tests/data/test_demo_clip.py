@@ -24,6 +24,7 @@ def test_demo_clip_is_a_playable_pan_with_sound(tmp_path):
     assert (tmp_path / "a" / "pan.mp4").read_bytes() == (tmp_path / "b" / "pan.mp4").read_bytes()
 
 
-def test_a_clip_larger_than_the_photo_is_refused(tmp_path):
-    result = runner.invoke(app, ["data", "demo", "clip", str(tmp_path), "--size", "2000"])
-    assert result.exit_code == 2 and "larger than the photo" in result.output
+def test_a_clip_larger_than_the_photo_pans_over_it_enlarged(tmp_path):
+    result = runner.invoke(app, ["data", "demo", "clip", str(tmp_path), "--size", "720", "--frames", "2"])
+    assert result.exit_code == 0, result.output
+    assert (probe(tmp_path / "pan.mp4").width, probe(tmp_path / "pan.mp4").height) == (1280, 720)

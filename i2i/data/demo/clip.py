@@ -24,10 +24,15 @@ SAMPLE_RATE = 44100
 def pan_frames(count: int, height: int, width: int, step: tuple[int, int] = (2, 3), noise: float = 0.0,
                seed: int = 0, photo: str = "astronaut.png") -> list[np.ndarray]:
     """`count` uint8 RGB crops of a bundled photo moving by `step` (down, right) pixels a frame (the
-    pan turns back at the photo's edge), with Gaussian sensor noise of σ `noise` (0…255 units)."""
+    pan turns back at the photo's edge), with Gaussian sensor noise of σ `noise` (0…255 units). A
+    photo smaller than 1.25 × the frame is first enlarged (Lanczos) to leave the pan room."""
     from PIL import Image
 
-    image = np.asarray(Image.open(skimage_data_dir() / photo).convert("RGB"))
+    picture = Image.open(skimage_data_dir() / photo).convert("RGB")
+    factor = max(1.25 * height / picture.height, 1.25 * width / picture.width)
+    if factor > 1:
+        picture = picture.resize((round(picture.width * factor), round(picture.height * factor)), Image.LANCZOS)
+    image = np.asarray(picture)
     rng = np.random.default_rng(seed)
     frames = []
     for index in range(count):
