@@ -34,16 +34,17 @@ class Flicker:
 
 
 def _grey_small(rgb: np.ndarray, size: tuple[int, int] | None, side: int = _SIDE) -> np.ndarray:
-    """BT.601 luma in [0, 1], resized to `size` (H, W), or to at most `side` pixels (area average)."""
+    """BT.601 luma in [0, 1], resized to `size` (H, W), or to at most `side` pixels (area average).
+    Resized first, in the frame's own type: a 4K output costs no float copy of itself."""
     import cv2
 
-    image = rgb.astype(np.float32) / (65535.0 if rgb.dtype == np.uint16 else 255.0 if rgb.dtype == np.uint8 else 1.0)
-    grey = image @ np.array([0.299, 0.587, 0.114], np.float32)
     if size is None:
-        height, width = grey.shape
+        height, width = rgb.shape[:2]
         factor = min(1.0, side / max(height, width))
         size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    return cv2.resize(grey, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    scale = 65535.0 if rgb.dtype == np.uint16 else 255.0 if rgb.dtype == np.uint8 else 1.0
+    return (small.astype(np.float32) / scale) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 class FlickerMeter:
