@@ -8,33 +8,41 @@ Read: any Pillow format → float32 RGB in [0, 1] plus an optional alpha plane. 
 - alpha is split off and the colour composited onto white (drawings on transparent backgrounds stay
   white-backed); the caller may write the alpha back;
 - the EXIF orientation is applied, so a photo is translated the way viewers show it.
+Every conversion is pixel by pixel, so a block of a decoded image (`Decoded`, as tiled translation
+reads a huge image without a float copy of it) converts exactly as the whole image does.
 Bad files raise ImageReadError naming the file and the reason, each case stated: missing or unreadable,
-empty (0 bytes), not an image, truncated or corrupt data, more than MAX_PIXELS pixels (checked from the
-header, before anything is decoded), unsupported pixel data.
+empty (0 bytes), not an image, truncated or corrupt data, too large for the memory this process can
+spare (`i2i.memory`; checked from the header, before anything is decoded), unsupported pixel data.
 Write: atomically (temporary file in the same folder, then rename), 8-bit unless asked for 16.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from i2i.errors import I2IError
 from i2i.files import atomic_write
+from i2i.memory import ImageHeader, MemoryLimit, read_cost
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 WRITABLE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
-# Large scans are legitimate input (tiling bounds the network's memory), but decoding is whole-image:
-# 2^30 pixels (a 32k × 32k scan) already take 12.9 GB as float32 RGB. read_image checks this limit from
-# the header and says so in its own words; Pillow's guard (a warning above the limit, an error above
-# twice it) stays on for other callers, its warning silenced because read_image raises instead.
-MAX_PIXELS = 1 << 30
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Whether an image fits is decided by the memory it would cost (`MemoryLimit`, checked from the header).
+# Pillow's and OpenCV's own pixel caps (2^30 by default) would refuse a 40k² scan that a large machine
+# can tile, so they are raised far above any budget, and Pillow's warning silenced; a header claiming
+# more than twice PIXEL_CAP pixels (17 gigapixels) is refused by Pillow in open(), before its size is read.
+PIXEL_CAP = 1 << 33
+Image.MAX_IMAGE_PIXELS = PIXEL_CAP
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(PIXEL_CAP))  # read at OpenCV's first decode
 
 
 class ImageReadError(ValueError):
@@ -95,7 +103,7 @@ def _read_16bit_colour(path: Path) -> np.ndarray:
     if data is None or data.ndim != 3:
         raise ImageReadError(f"{path}: OpenCV could not decode this 16-bit image")
     order = cv2.COLOR_BGRA2RGBA if data.shape[2] == 4 else cv2.COLOR_BGR2RGB
-    return cv2.cvtColor(data, order).astype(np.float32) / 65535.0
+    return cv2.cvtColor(data, order, dst=data)  # in place: no second copy of a large image
 
 
 # EXIF orientation (tag 274) → how to turn the stored pixels (H×W×C) into what viewers show; the same
@@ -109,56 +117,160 @@ _ORIENTATIONS = {
     7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],  # transversed
     8: lambda a: np.rot90(a, 1),                    # rotated 90° anticlockwise to view
 }
+# The same as (transposed, stored rows reversed, stored columns reversed): shown[r, c] is stored[r, c]
+# (or stored[c, r] when transposed) with the reversed axes counted from the end.
+ORIENTATION_AXES = {1: (False, False, False), 2: (False, False, True), 3: (False, True, True),
+                     4: (False, True, False), 5: (True, False, False), 6: (True, True, False),
+                     7: (True, True, True), 8: (True, False, True)}
 
 
 def _orientation(image: Image.Image) -> int:
-    return int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    value = int(image.getexif().get(ExifTags.Base.Orientation, 1))
+    return value if value in ORIENTATION_AXES else 1
 
 
-def _check_pixels(path: Path, width: int, height: int) -> None:
-    if width * height > MAX_PIXELS:
-        raise ImageReadError(f"{path}: image too large ({width}×{height}, {width * height / 1e6:.0f} megapixels; "
-                             f"i2i decodes at most {MAX_PIXELS / 1e6:.0f}); downscale or crop it first")
-
-
-def read_image(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, ImageInfo]:
-    """(rgb HxWx3 float32 in [0, 1], alpha HxW float32 or None, info). Raises ImageReadError."""
-    path = Path(path)
+@contextmanager
+def _named_errors(path: Path) -> Iterator[None]:
+    """Every way a file fails to decode as one ImageReadError naming it and the reason."""
     try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(f"{path}: empty file (0 bytes)")
-        with Image.open(path) as image:
-            _check_pixels(path, *image.size)  # from the header alone: nothing is allocated yet
-            image.load()
-            grey_16bit = _opencv_16bit(path, image)
-            if grey_16bit is not None:
-                data = _read_16bit_colour(path)
-                info = ImageInfo(image.mode + ";16", 16, grayscale=grey_16bit, has_alpha=data.shape[2] == 4)
-            else:
-                data, info = _to_float(image)
-            data = data[:, :, None] if data.ndim == 2 else data
-            data = _ORIENTATIONS.get(_orientation(image), np.asarray)(data)
+        yield
     except ImageReadError:
         raise
     except Image.DecompressionBombError:  # Pillow's guard fires in open(), before the size can be read
-        raise ImageReadError(f"{path}: image too large (its header claims over {2 * MAX_PIXELS / 1e6:.0f} "
-                             f"megapixels; i2i decodes at most {MAX_PIXELS / 1e6:.0f}); downscale or crop it first") from None
+        raise ImageReadError(f"{path}: image too large (its header claims over {2 * PIXEL_CAP / 1e6:,.0f} "
+                             f"megapixels); downscale or crop it first") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image (no format Pillow reads recognises it)") from None
     except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
         raise ImageReadError(f"{path}: cannot read ({error.strerror})") from None
     except (OSError, SyntaxError) as error:  # Pillow's decoders: "image file is truncated", "broken PNG file", …
         raise ImageReadError(f"{path}: truncated or corrupt image data ({error})") from None
-    except ValueError as error:  # _to_float: pixel data i2i does not read (e.g. 32-bit integers beyond 16 bits)
+    except ValueError as error:  # stored_pixels: pixel data i2i does not read (e.g. 32-bit integers beyond 16 bits)
         raise ImageReadError(f"{path}: {error}") from None
     except MemoryError:
         raise ImageReadError(f"{path}: too large to decode in memory") from None
     except Exception as error:  # a Pillow plugin's own exception on a mangled file (found by fuzzing: a TIFF
         # tag edited into a fraction gives TypeError from its decoder): a bad file, never a crash of the run
         raise ImageReadError(f"{path}: cannot decode ({type(error).__name__}: {error})") from None
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise ImageReadError(f"{path}: image has zero size")
-    return (*split_alpha(data), info)
+
+
+def _header(path: Path, image: Image.Image) -> ImageHeader:
+    width, height = image.size
+    return ImageHeader(width, height, image.mode, deep_colour=_opencv_16bit(path, image) is not None,
+                       transparency="transparency" in image.info)
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """The header of an image file (nothing is decoded). Raises ImageReadError."""
+    path = Path(path)
+    with _named_errors(path):
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        with Image.open(path) as image:
+            return _header(path, image)
+
+
+@dataclass
+class Decoded:
+    """A decoded file, not yet converted: Pillow's image as it holds it (an RGB pixel in 4 bytes, a 1-bit
+    one in 1), or an array (16-bit colour from OpenCV, 32-bit integer or float data), and the EXIF
+    orientation it is shown with. `stored_pixels` converts any crop of it as `read_image` converts all."""
+
+    stored: Image.Image | np.ndarray
+    info: ImageInfo
+    orientation: int = 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) as shown."""
+        height, width = self.stored.shape[:2] if isinstance(self.stored, np.ndarray) else self.stored.size[::-1]
+        return (width, height) if ORIENTATION_AXES[self.orientation][0] else (height, width)
+
+    def whole(self) -> np.ndarray:
+        """All converted pixels as shown (H×W×C); Pillow's storage is released."""
+        if isinstance(self.stored, np.ndarray):
+            data = self.stored
+        else:
+            data = stored_pixels(self.stored)[0]
+            self.close()
+        data = data[:, :, None] if data.ndim == 2 else data
+        return _ORIENTATIONS.get(self.orientation, np.asarray)(data)
+
+    def close(self) -> None:
+        if isinstance(self.stored, Image.Image):
+            self.stored.close()
+
+
+def decode(path: str | Path, check: Callable[[ImageHeader], None] | None = None) -> Decoded:
+    """Decode a file without converting it; `check(header)` runs first and may raise (a memory budget).
+    Raises ImageReadError naming the file and the reason."""
+    path = Path(path)
+    with _named_errors(path):
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+        image = Image.open(path)
+        try:
+            header = _header(path, image)
+            if check is not None:
+                check(header)
+            if header.deep_colour:
+                grey, orientation = _opencv_16bit(path, image), _orientation(image)
+                mode = image.mode
+                image.close()
+                data = _read_16bit_colour(path)
+                return Decoded(data, ImageInfo(mode + ";16", 16, grayscale=bool(grey),
+                                               has_alpha=data.shape[2] == 4), orientation)
+            image.load()
+            if image.mode in ("I", "F"):  # checked (and I narrowed to 16 bits) once, as a whole
+                data, info = stored_pixels(image)
+                return Decoded(data, info, _orientation(image))
+            return Decoded(image, _info(image.mode, header.channels), _orientation(image))
+        except BaseException:
+            image.close()
+            raise
+
+
+def _info(mode: str, channels: int) -> ImageInfo:
+    bits = 16 if mode.startswith("I") else 32 if mode == "F" else 8
+    return ImageInfo(mode, bits, grayscale=channels in (1, 2), has_alpha=channels in (2, 4))
+
+
+_read_limit = MemoryLimit()
+
+
+def limit_reads(max_megapixels: float | None) -> None:
+    """Make `read_image` refuse images over `max_megapixels` instead of checking their estimated memory
+    (None: the estimate again); `i2i train` and `i2i eval` call it with their --max-megapixels."""
+    global _read_limit
+    try:
+        _read_limit = MemoryLimit(max_megapixels=max_megapixels)
+    except ValueError as error:
+        raise I2IError(str(error)) from None
+
+
+def read_image(path: str | Path, limit: MemoryLimit | None = None) -> tuple[np.ndarray, np.ndarray | None, ImageInfo]:
+    """(rgb HxWx3 float32 in [0, 1], alpha HxW float32 or None, info). An image whose decode would not
+    fit in `limit` (default: `limit_reads`'s) is refused from its header. Raises ImageReadError."""
+    path = Path(path)
+    limit = _read_limit if limit is None else limit
+
+    def check(header: ImageHeader) -> None:
+        refusal = limit.refusal(path, header.width, header.height, read_cost(header), "decode it")
+        if refusal is not None:
+            raise ImageReadError(refusal)
+
+    return converted(path, decode(path, check))
+
+
+def converted(path: str | Path, decoded: Decoded) -> tuple[np.ndarray, np.ndarray | None, ImageInfo]:
+    """A decoded file as `read_image` returns it (its storage is released on the way)."""
+    with _named_errors(Path(path)):
+        data = decoded.whole()
+        if data.shape[0] == 0 or data.shape[1] == 0:
+            raise ImageReadError(f"{path}: image has zero size")
+        floats = unit_float(data)
+        del data
+        return (*split_alpha(floats), decoded.info)
 
 
 def split_alpha(data: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -177,11 +289,13 @@ def from_pil(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, ImageIn
     """A Pillow image in memory converted as `read_image` converts a file's pixels: (rgb, alpha, info).
     The pixels are taken as they are (no EXIF orientation). Raises ValueError for pixel data i2i
     does not read."""
-    data, info = _to_float(image)
-    return (*split_alpha(data[:, :, None] if data.ndim == 2 else data), info)
+    data, info = stored_pixels(image)
+    return (*split_alpha(unit_float(data[:, :, None] if data.ndim == 2 else data)), info)
 
 
-def _to_float(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:
+def stored_pixels(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:
+    """A Pillow image's pixels converted to what i2i reads (H×W or H×W×C, C = 2 grey + alpha, 3 RGB,
+    4 RGBA): uint8, uint16 (16-bit and 16-bit-range integer data) or float32 in [0, 1] ("F")."""
     mode = image.mode
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -195,20 +309,27 @@ def _to_float(image: Image.Image) -> tuple[np.ndarray, ImageInfo]:
         image = image.convert("LA")
     array = np.asarray(image)
     if mode.startswith("I;16") or (mode == "I" and array.max(initial=0) <= 65535 and array.min(initial=0) >= 0):
-        data, bits = array.astype(np.float32) / 65535.0, 16
+        array, bits = array.astype(np.uint16), 16
     elif mode == "I":
         raise ValueError(f"32-bit integer data outside 0..65535 (range {array.min()}..{array.max()})")
     elif mode == "F":
         if array.min() < 0 or array.max() > 1:
             raise ValueError(f"floating-point image must hold values in [0, 1], found {array.min():.3g}..{array.max():.3g}")
-        data, bits = array.astype(np.float32), 32
+        array, bits = array.astype(np.float32), 32
     elif array.dtype == np.uint8:
-        data, bits = array.astype(np.float32) / 255.0, 8
+        bits = 8
     else:
         raise ValueError(f"unsupported pixel format {mode} ({array.dtype})")
-    channels = 1 if data.ndim == 2 else data.shape[2]
-    info = ImageInfo(mode, bits, grayscale=channels in (1, 2), has_alpha=channels in (2, 4))
-    return data, info
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return array, ImageInfo(mode, bits, grayscale=channels in (1, 2), has_alpha=channels in (2, 4))
+
+
+def unit_float(pixels: np.ndarray) -> np.ndarray:
+    """uint8 ÷ 255, uint16 ÷ 65535, float32 as it is: float32 in [0, 1] (a new array)."""
+    values = pixels.astype(np.float32)
+    if pixels.dtype.kind == "u":
+        values /= 65535.0 if pixels.dtype == np.uint16 else 255.0
+    return values
 
 
 def resize_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "i2i"
 TESTS = Path(__file__).resolve().parent
-SHARED = {"errors", "files", "config", "preprocess", "images", "checkpoint", "runtime"}
+SHARED = {"errors", "files", "config", "preprocess", "images", "checkpoint", "runtime", "memory"}
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
@@ -113,5 +113,6 @@ def test_the_onnx_path_never_imports_torch():
 
 @pytest.mark.parametrize("folder", sorted(p.name for p in TESTS.iterdir() if (p / "__init__.py").is_file()))
 def test_tests_mirror_the_package(folder):
-    """tests/<subpackage>/ exists for a subpackage of i2i (examples/ tests the examples/ folder)."""
-    assert folder == "examples" or (PACKAGE / folder / "__init__.py").is_file(), folder
+    """tests/<subpackage>/ exists for a subpackage of i2i (examples/ and benchmarks/ test the repository's
+    folders of those names)."""
+    assert folder in ("examples", "benchmarks") or (PACKAGE / folder / "__init__.py").is_file(), folder

@@ -15,6 +15,17 @@ app = typer.Typer(help="Built-in demo data sets, and downloads of the pix2pix/Cy
 DEMOS = ("shapes", "stripes", "styles", "classes", "photos", "clip")
 
 
+def _demo_clip(directory: Path, frames: int, height: int, seed: int) -> None:
+    from i2i.data.demo.clip import make_clip
+
+    width = height * 16 // 9 // 2 * 2  # 16:9, even (4:2:0 chroma)
+    try:
+        path = make_clip(directory, frames=frames, height=height, width=width, seed=seed)
+    except ValueError as error:
+        raise I2IError(str(error)) from None
+    typer.echo(f"wrote {path}: {frames} frames of {width}×{height} at 24 frames/s, with sound")
+
+
 @app.command()
 def demo(
     name: str = typer.Argument(..., help=f"Which demo set: {', '.join(DEMOS)}."),
@@ -49,16 +60,7 @@ def demo(
     from i2i.data.demo.styles import make_styles
 
     if name == "clip":
-        from i2i.data.demo.clip import make_clip
-
-        height = size or 144
-        width = height * 16 // 9 // 2 * 2  # 16:9, even (4:2:0 chroma)
-        try:
-            path = make_clip(directory, frames=frames, height=height, width=width, seed=seed)
-        except ValueError as error:
-            raise I2IError(str(error)) from None
-        typer.echo(f"wrote {path}: {frames} frames of {width}×{height} at 24 frames/s, with sound")
-        return
+        return _demo_clip(directory, frames, size or 144, seed)
     size = size or 64
     if name == "photos":
         counts = make_photos(directory)

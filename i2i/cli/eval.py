@@ -37,13 +37,17 @@ def evaluate(
     feature_weights: Path | None = typer.Option(None, help="Weights of the feature network (LPIPS: torchvision's "
                                                            "AlexNet file; FID/KID/IS/1-NN: the FID Inception file)."),
     seed: int = typer.Option(0, help="MUNIT: seed of the random style drawn for each input."),
+    max_megapixels: float | None = typer.Option(None, help="Refuse images over N megapixels (default: those whose "
+                                                "decode would not fit in the memory this machine can spare)."),
 ) -> None:
     """Score a model on held-out data. Paired (ground truth known): L1, PSNR, SSIM, LPIPS beside the
     copy-the-input baseline; super-resolution: PSNR/SSIM (Y, border cropped) and LPIPS beside bicubic;
     unpaired: FID, KID, IS and 1-NN accuracy beside untranslated inputs and a real-vs-real split."""
+    from i2i.images import limit_reads
     from i2i.inference.backend import load_backend
     from i2i.inference.codes import CodeKind
 
+    limit_reads(max_megapixels)  # every held-out image is read through it
     runner = load_backend(model, backend, to)
     wanted = _parse_metrics(metrics)
     kind = runner.conditioning.get("kind")

@@ -41,9 +41,13 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe as JSON and exit."),
     max_time: str | None = typer.Option(None, help="Stop cleanly (checkpoint + resume state) after this much "
                                                    "training time: seconds, or with a unit, e.g. 90m, 2h, 45s."),
+    max_megapixels: float | None = typer.Option(None, help="Refuse images over N megapixels (default: those whose "
+                                                "decode would not fit in the memory this machine can spare)."),
 ) -> None:
     """Train a translation model; writes checkpoints, samples and metrics.csv into the run directory."""
     from i2i.config import to_json
+    from i2i.images import limit_reads
+    limit_reads(max_megapixels)  # the training data and held-out images are read through it
     if method not in REGISTRY:
         raise I2IError(f"unknown method {method!r}; choose one of: {', '.join(REGISTRY)}")
     method_cls = method_class(method)

@@ -96,20 +96,37 @@ _TEMPORARY = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.i2i-tmp.*")
 
 
 def remove_stale_temporaries(targets: Iterable[Path]) -> int:
-    """Delete the temporary files that a killed run left beside these outputs (never a finished file,
-    nor the temporaries of outputs that are not ours, e.g. another rank's); returns how many."""
+    """Delete the temporary files and claims that a killed run left beside these outputs; returns how
+    many temporaries. Never a finished file, nor the leftovers of outputs that are not ours (e.g.
+    another rank's), nor the temporaries of an output a live process is writing: an output's leftovers
+    go only once its claim is taken (`i2i.inference.claims`; one that cannot be taken keeps them)."""
+    from i2i.inference import claims  # claims import nothing of jobs; kept local to this function
+
     by_folder: dict[Path, set[str]] = {}
     for target in targets:
         by_folder.setdefault(target.parent, set()).add(target.name)
-    removed = 0
+    leftovers: dict[Path, list[Path]] = {}
     for folder, names in by_folder.items():
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
             match = _TEMPORARY.fullmatch(entry.name)
-            if match is not None and match["target"] in names and entry.is_file():
+            name = match["target"] if match is not None else claims.claimed_name(entry.name)
+            if name in names and entry.is_file():
+                leftovers.setdefault(folder / name, []).append(entry)
+    removed = 0
+    for target, entries in leftovers.items():
+        try:
+            claim = claims.take(target)
+        except OSError:  # e.g. a read-only folder: nothing can be written there either
+            continue
+        if isinstance(claim, str):  # a live process writes this output: its temporaries are its own
+            continue
+        for entry in entries:
+            if claims.claimed_name(entry.name) is None:
                 entry.unlink(missing_ok=True)
                 removed += 1
+        claim.release()  # deletes the claim file a dead process left, too
     return removed
 
 
@@ -122,7 +139,8 @@ def check_output_flags(overwrite: bool, skip_existing: bool) -> None:
 def prepare_outputs(jobs: list[Job], *, overwrite: bool = False,
                     skip_existing: bool = False) -> tuple[list[Job], list[Job]]:
     """(jobs to run, jobs skipped because their output exists). Without either flag an existing output
-    is a usage error, raised before anything is written. Temporaries of a killed run are removed."""
+    is a usage error, raised before anything is written. Temporaries and claims of a killed run are
+    removed (those of outputs a live process is writing are left to it)."""
     check_output_flags(overwrite, skip_existing)
     remove_stale_temporaries(job.target for job in jobs)
     missing: list[Job] = []

@@ -38,6 +38,7 @@ class TranslationResult:
     written: int
     failed: list[str]   # one reason per failed input (each named once)
     seconds: float
+    skipped: int = 0    # outputs that appeared, or another translate process claimed, during the run
     clips: list[Any] = field(default_factory=list)  # inference.video.ClipResult of each clip written
 
     @property
@@ -57,6 +58,8 @@ class TranslationPlan:
     workers: int = 2
     tile: TileSpec | None = None
     outscale: float | None = None       # resize outputs to this × the input (Lanczos), e.g. 3.5 from a ×4 model
+    skip_existing: bool = False         # outputs that appear during the run (another process) are skipped too
+    max_megapixels: float | None = None  # refuse larger images (else: those that would not fit in memory)
     video: VideoOptions = field(default_factory=VideoOptions)
     clip_frames: dict[Path, int] = field(default_factory=dict)  # header frame counts, for progress
 
@@ -90,14 +93,18 @@ class TranslationPlan:
         result = TranslationResult(0, [], 0.0)
         for variant in self.variants:
             images = [job for job in variant.todo if not job.video]
-            # Already checked by plan_translation: pass overwrite so the library does not check again.
+            # Already checked by plan_translation: overwrite (or skip) so the library does not check again.
             report = translate_files(variant.backend, images, batch_size=self.batch_size,
-                                     overwrite=True, workers=self.workers, tile=self.tile,
-                                     outscale=self.outscale, on_progress=on_progress)
+                                     overwrite=not self.skip_existing, skip_existing=self.skip_existing,
+                                     workers=self.workers, tile=self.tile, outscale=self.outscale,
+                                     max_megapixels=self.max_megapixels, on_progress=on_progress)
             result.written += len(report.written)
+            result.skipped += len(report.skipped)
             result.failed += [reason for _, reason in report.failed if reason not in result.failed]
             for job in (job for job in variant.todo if job.video):
-                clip = self._run_clip(variant.backend, job, on_progress)
+                clip = self._run_clip(variant.backend, job, on_progress, result)
+                if clip is None:
+                    continue  # skipped: another translate has it, or it appeared meanwhile
                 result.clips.append(clip)
                 if clip.error is None:
                     result.written += 1
@@ -108,12 +115,32 @@ class TranslationPlan:
         result.seconds = time.perf_counter() - started
         return result
 
-    def _run_clip(self, backend: Backend, job: Job, on_progress: Callable[[int], None] | None) -> Any:
-        from i2i.inference.video import translate_clip  # threads and FFmpeg: only when a clip is given
+    def _run_clip(self, backend: Backend, job: Job, on_progress: Callable[[int], None] | None,
+                  result: TranslationResult) -> Any:
+        """The clip's ClipResult, or None when it is skipped: it is claimed like every output
+        (`claims.py`), so two translate processes never write one clip."""
+        from i2i.inference import claims
+        from i2i.inference.video import ClipResult, translate_clip  # threads and FFmpeg: only for clips
 
-        clip = translate_clip(backend, job, self.video, batch_size=self.batch_size, tile=self.tile,
-                              outscale=self.outscale, on_progress=on_progress)
         expected = self.clip_frames.get(job.source, 0)
+        try:
+            claim = claims.take(job.target)
+        except OSError as error:
+            return ClipResult(job, error=f"{job.target}: cannot write ({error})")
+        if isinstance(claim, str) or (self.skip_existing and job.target.exists()):
+            if not isinstance(claim, str):
+                claim.release()
+            if self.skip_existing:
+                result.skipped += 1
+                if on_progress is not None:
+                    on_progress(expected)
+                return None
+            return ClipResult(job, error=f"{job.target}: being written by another translate ({claim}); not overwritten")
+        try:
+            clip = translate_clip(backend, job, self.video, batch_size=self.batch_size, tile=self.tile,
+                                  outscale=self.outscale, on_progress=on_progress)
+        finally:
+            claim.release()
         if on_progress is not None and expected > clip.frames:
             on_progress(expected - clip.frames)  # the header's count was high, or the clip failed
         return clip
@@ -126,7 +153,7 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
                      tile: int | None = None, tile_pad: int = 16, tile_feather: int = 16,
                      style: str | Path | None = None, num_styles: int | None = None, seed: int = 0,
                      class_images: str | Path | None = None, outscale: float | None = None,
-                     video: VideoOptions | None = None) -> TranslationPlan:
+                     video: VideoOptions | None = None, max_megapixels: float | None = None) -> TranslationPlan:
     """Check the flags, collect this rank's jobs (RANK, WORLD_SIZE under torchrun; a clip is one job),
     load the backend and bind its MUNIT/FUNIT codes (one code for a whole clip); raises I2IError on a
     usage error, before anything is written."""
@@ -134,6 +161,8 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
     video = video or VideoOptions()
     if outscale is not None and not outscale > 0:
         raise I2IError(f"--outscale must be positive, got {outscale}")
+    if max_megapixels is not None and not max_megapixels > 0:
+        raise I2IError(f"--max-megapixels must be positive, got {max_megapixels}")
     try:
         spec = TileSpec(tile, tile_pad, tile_feather) if tile is not None else None
     except ValueError as error:
@@ -157,7 +186,8 @@ def plan_translation(model: str | Path, inputs: Iterable[str], out: str | Path, 
                                                                   class_images)]
     clip_frames = _clip_frames(jobs) if any(job.video for job in jobs) else {}
     return TranslationPlan(runner, shard, variants, batch_size=batch_size, workers=workers, tile=spec,
-                           outscale=outscale, video=video, clip_frames=clip_frames)
+                           outscale=outscale, video=video, clip_frames=clip_frames, skip_existing=skip_existing,
+                           max_megapixels=max_megapixels)
 
 
 def _clip_frames(jobs: list[Job]) -> dict[Path, int]:

@@ -67,6 +67,8 @@ def translate_clip(backend: Backend, job: Job, options: VideoOptions, *, batch_s
         smoother = TemporalSmoother(options.temporal_smoothing) if options.temporal_smoothing else None
         stream = _Stream(backend, info.bits, batch_size, tile, outscale, on_progress, smoother)
         if options.frames:
+            for stale in stale_frame_folders(job.target):  # a killed run's (the caller holds the claim)
+                shutil.rmtree(stale, ignore_errors=True)
             _atomic_folder(job.target, lambda folder: stream.run(job.source, _FrameFolder(folder, info.bits)))
         else:
             def write(temporary: Path) -> None:
@@ -258,7 +260,8 @@ def _atomic_folder(target: Path, fill: Callable[[Path], None]) -> None:
 
 
 def stale_frame_folders(target: Path) -> list[Path]:
-    """Temporary frame folders a killed `--frames` run left for `target`."""
+    """Temporary frame folders a killed `--frames` run left for `target` (an old frame folder being
+    replaced under --overwrite is one too, its contents moved into it)."""
     if not target.parent.is_dir():
         return []
     return [entry for entry in target.parent.glob(f".{target.name}.*.i2i-tmp") if entry.is_dir()]

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from i2i.cli import app
 from i2i.images import ImageReadError, read_image
+from i2i.memory import MemoryLimit
 from tests.conftest import write_tiny_checkpoint
 
 # i2i.images silences this warning process-wide (it raises its own error instead); pytest resets the
@@ -44,9 +45,10 @@ FAILING = {
     "cut.png": "truncated or corrupt image data",
     "cut.jpg": "truncated or corrupt image data",
     "notes.png": "not an image",
-    "absurd.png": "image too large (its header claims over 2147 megapixels",
-    "large.png": "image too large (40000×40000, 1600 megapixels; i2i decodes at most 1074)",
+    "absurd.png": "image too large (its header claims over 17,180 megapixels)",
+    "large.png": "40000×40000 (1,600 megapixels) would need about ",
 }
+SPARE = 8 * 10**9   # what the process may spare, fixed so that the refusals read the same on any machine
 GOOD = ["plain.png", "grey.png", "grey_alpha.png", "rgba.png", "palette.png", "deep.png", "deep_grey.png",
         "cmyk.jpg", "rotated.jpg"]
 PALETTE_ALPHA = np.array([255, 128, 0, 255], np.uint8)   # per-entry transparency of the palette image
@@ -74,9 +76,9 @@ def _write_cases(folder: Path) -> None:
     jpeg = (folder / "rotated.jpg").read_bytes()
     (folder / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     (folder / "notes.png").write_text("a text file with an image's name\n")
-    # Headers only: decoding either would need gigabytes. Above twice Pillow's limit it refuses in
-    # open(); between once and twice it would only warn, and read_image refuses from the header.
-    (folder / "absurd.png").write_bytes(_png(100_000, 100_000, 8, 2, b"\0" * 64))
+    # Headers only: decoding either would need gigabytes. Above twice Pillow's (raised) limit it refuses
+    # in open(); below, the memory estimate refuses from the header.
+    (folder / "absurd.png").write_bytes(_png(200_000, 200_000, 8, 2, b"\0" * 64))
     (folder / "large.png").write_bytes(_png(40_000, 40_000, 8, 2, b"\0" * 64))
 
 
@@ -85,8 +87,10 @@ def translated(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_inputs")
     write_tiny_checkpoint(root / "model.safetensors")
     _write_cases(root / "in")
-    result = CliRunner().invoke(app, ["translate", str(root / "model.safetensors"), str(root / "in"),
-                                      "--out", str(root / "out"), "--device", "cpu"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("i2i.memory.spare_memory", lambda: SPARE)
+        result = CliRunner().invoke(app, ["translate", str(root / "model.safetensors"), str(root / "in"),
+                                          "--out", str(root / "out"), "--device", "cpu"])
     return root, result
 
 
@@ -97,6 +101,10 @@ def test_each_bad_file_is_named_once_and_the_others_are_written(translated):
         assert result.output.count(name) == 1, name
         assert f"error: {root / 'in' / name}: {reason}" in result.output
     assert "Traceback" not in result.output
+    # The memory refusal names the estimate, the budget and the ways out: tiles fit (Pillow keeps the
+    # 1.6-gigapixel RGB image in 6.4 GB), or the user's own pixel limit.
+    assert "GB to translate it whole, more than the 8.0 GB this process can spare; use --tile 512 (about " \
+           "7." in result.output and "or --max-megapixels 1600 to try anyway" in result.output
     assert sorted(p.name for p in (root / "out").iterdir()) == sorted(GOOD)
     assert f"translated {len(GOOD)} of {len(GOOD) + len(FAILING)} images (0 skipped as existing, " \
            f"{len(FAILING)} failed)" in result.output
@@ -175,5 +183,10 @@ def test_oversized_header_is_refused_before_any_decoding(tmp_path, monkeypatch):
         raise AssertionError("the pixels must not be decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    with pytest.raises(ImageReadError, match=r"large.png: image too large \(40000×40000"):
-        read_image(tmp_path / "large.png")
+    # float32 RGB (19.2 GB) + the uint8 decode: 24 GB at the peak
+    with pytest.raises(ImageReadError, match=r"large.png: 40000×40000 \(1,600 megapixels\) would need about "
+                                             r"24.0 GB to decode it, more than the 8.0 GB this process can spare"):
+        read_image(tmp_path / "large.png", limit=MemoryLimit(spare=SPARE))
+    with pytest.raises(ImageReadError, match=r"large.png: 40000×40000 \(1,600 megapixels\) is over "
+                                             r"--max-megapixels 1000"):
+        read_image(tmp_path / "large.png", limit=MemoryLimit(max_megapixels=1000))

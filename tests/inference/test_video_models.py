@@ -203,3 +203,21 @@ def test_smoothing_flags_are_checked_before_anything_is_written(unet, tmp_path):
         result = runner.invoke(app, ["translate", str(unet), *map(str, inputs), "--out", str(tmp_path / "o"), *flags])
         assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_clip_another_translate_is_writing_is_left_to_it(unet, tmp_path):
+    from i2i.inference import claims
+
+    write_clip(tmp_path / "a.mp4", pan_frames(3, 32, 32), audio=None)
+    target = tmp_path / "out" / "a.mp4"
+    held = claims.take(target)  # as another live process would hold it (flock: per open file)
+    assert not isinstance(held, str)
+    try:
+        result = runner.invoke(app, ["translate", str(unet), str(tmp_path / "a.mp4"), "--out", str(tmp_path / "out")])
+        assert result.exit_code == 1 and "being written by another translate" in result.output, result.output
+        result = runner.invoke(app, ["translate", str(unet), str(tmp_path / "a.mp4"), "--out", str(tmp_path / "out"),
+                                     "--skip-existing"])
+        assert result.exit_code == 0 and "1 skipped as existing" in result.output, result.output
+    finally:
+        held.release()
+    assert not target.exists()
