@@ -131,13 +131,14 @@ class Trainer:
         # fp16 needs loss scaling (its small gradients underflow); disabled scalers pass straight through.
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=recipe.precision == "fp16")
-        if recipe.compile:  # after the EMA copy, which must stay a plain module; state-dict keys are unchanged
-            for network in [*method.generators.values(), *method.discriminators.values()]:
+        if recipe.compile:  # after the EMA copy, which must stay a plain module; state-dict keys are unchanged.
+            # Not the discriminators of R1 / WGAN-GP: compiled graphs refuse their double backward.
+            twice = recipe.gan.r1 > 0 or recipe.gan.objective == "wgan_gp"
+            for network in [*method.generators.values(), *([] if twice else method.discriminators.values())]:
                 network.compile(backend=recipe.compile_backend)
 
     def _autocast(self) -> Any:
-        dtype = self.autocast_dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 
     # -- state (resume.py) ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -274,8 +275,7 @@ class Trainer:
                                    share=self.dist.share(recipe.batch_size))
         # Our own generator: creating the loader must not consume the global RNG (dropout draws from it).
         return DataLoader(self.dataset, batch_sampler=sampler, num_workers=recipe.data.num_workers,
-                          generator=torch.Generator(), pin_memory=self.device.type == "cuda",
-                          persistent_workers=False)
+                          generator=torch.Generator(), pin_memory=self.device.type == "cuda")
 
     def fit(self) -> bool:
         """Train to `recipe.steps`. Returns False if stopped early by a signal or --max-time (state saved)."""
