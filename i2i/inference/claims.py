@@ -40,6 +40,11 @@ def claimed_name(file_name: str) -> str | None:
     return None
 
 
+def busy(target: Path, holder: str) -> str:
+    """The reason an output another live process holds is not written (translate names it so)."""
+    return f"{target}: being written by another translate ({holder}); not overwritten"
+
+
 @dataclass
 class Claim:
     """A held claim on `target`; `release` gives it up (and deletes its file)."""

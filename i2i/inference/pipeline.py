@@ -198,7 +198,7 @@ class _Run:
                 if self.on_progress is not None:
                     self.on_progress(1)
             else:
-                reason = f"{job.target}: being written by another translate ({held}); not overwritten"
+                reason = claims.busy(job.target, held)
                 self.report.failed.append((job.source, reason))
             return False
         return True

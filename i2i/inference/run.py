@@ -135,7 +135,7 @@ class TranslationPlan:
                 if on_progress is not None:
                     on_progress(expected)
                 return None
-            return ClipResult(job, error=f"{job.target}: being written by another translate ({claim}); not overwritten")
+            return ClipResult(job, error=claims.busy(job.target, claim))
         try:
             clip = translate_clip(backend, job, self.video, batch_size=self.batch_size, tile=self.tile,
                                   outscale=self.outscale, on_progress=on_progress)

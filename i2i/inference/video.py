@@ -95,6 +95,7 @@ class _Stream:
                  outscale: float | None, on_progress: Callable[[int], None] | None,
                  smoother: TemporalSmoother | None = None) -> None:
         self.backend, self.bits, self.batch_size, self.smoother = backend, bits, batch_size, smoother
+        self.dtype = np.uint16 if bits > 8 else np.uint8  # what the encoder takes: 16-bit for 10-bit sources
         self.tile, self.outscale, self.on_progress = tile, outscale, on_progress
         preprocess = backend.preprocess
         self.window = tile.window(preprocess.multiple_of, preprocess.min_size) if tile is not None else 0
@@ -173,9 +174,8 @@ class _Stream:
     def _translate(self, frames: list[Frame], encoded: queue.Queue) -> None:
         height, width = frames[0].rgb.shape[:2]
         scale = self.backend.preprocess.scale
-        dtype = np.uint16 if self.bits > 8 else np.uint8
         if self._tiled(frames[0]):
-            outputs = [run_tiled(self.backend, _as_float(frame.rgb), self.tile, dtype) for frame in frames]
+            outputs = [run_tiled(self.backend, _as_float(frame.rgb), self.tile, self.dtype) for frame in frames]
         else:
             outputs = run_whole(self.backend, [_as_float(frame.rgb) for frame in frames])
         for frame, output in zip(frames, outputs, strict=True):
@@ -185,8 +185,7 @@ class _Stream:
             self._put(encoded, (frame, output))
 
     def _quantised(self, output: np.ndarray) -> np.ndarray:
-        dtype = np.uint16 if self.bits > 8 else np.uint8
-        return output if output.dtype == dtype else quantise(output, 16 if self.bits > 8 else 8)
+        return output if output.dtype == self.dtype else quantise(output, 16 if self.dtype == np.uint16 else 8)
 
     def _consume(self, encoded: queue.Queue, writer: list[Any], container: Any,
                  open_writer: Callable[[Any, tuple[int, int]], Any], failures: list[BaseException]) -> None:
