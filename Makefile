@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-cyclegan demo-sr demo-munit demo-funit test venv web-example clean-demo
+.PHONY: demo demo-cyclegan demo-sr demo-munit demo-funit test venv web-example opencv4 clean-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,18 @@ $(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.
 
 web-example: $(WEB)/node_modules/.package-lock.json
 
+# OpenCV DNN 4.x in its own environment (numpy + cv2 only), for the runtime matrix and examples/opencv:
+# the main environment has OpenCV 5, and deployed apps still run 4.x. Pinned: the version the matrix reports.
+OPENCV4 := .venv-opencv4
+$(OPENCV4)/.installed:
+	$(PYTHON) -m venv $(OPENCV4)
+	$(OPENCV4)/bin/pip install --quiet numpy opencv-python-headless==4.14.0.94
+	touch $@
+
+opencv4: $(OPENCV4)/.installed
+
 # The browser test also needs Debian's chromium (/usr/bin/chromium), which .ci/system-packages installs.
-test: $(STAMP) web-example
+test: $(STAMP) web-example opencv4
 	.ci/system-packages
 	$(BIN)/python -m pytest -q
 

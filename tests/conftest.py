@@ -266,3 +266,13 @@ def kill_after_progress(process: subprocess.Popen, run: Path, steps: int, rng: r
     time.sleep(rng.uniform(0.0, 0.3))
     process.send_signal(signal.SIGKILL)
     process.wait()
+
+
+@pytest.fixture(scope="session")
+def released_graphs(tmp_path_factory: pytest.TempPathFactory) -> list:
+    """The released checkpoints (weights/) exported once per session with benchmarks/runtime_matrix.py's
+    cases: each graph with seeded inputs and PyTorch's output on them (export tests and the OpenCV
+    example's tests share them)."""
+    from benchmarks.runtime_matrix import export_cases
+
+    return export_cases(tmp_path_factory.mktemp("released-onnx"))

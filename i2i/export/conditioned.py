@@ -16,6 +16,7 @@ import onnx
 import torch
 
 from i2i.export.onnx import INPUT_NAME, OUTPUT_NAME, ExportReport, check_parity, image_dims, set_metadata
+from i2i.export.portable import add_size_check, make_portable
 from i2i.files import atomic_write
 from i2i.inference.codes import CodeKind
 from i2i.inference.deployed import CodeEncoderModel, InferenceModel
@@ -49,6 +50,9 @@ def export_conditioned(header: dict, network: InferenceModel, direction: str, ou
     graph = _ConditionedGraph(network).eval()
     encoder = CodeEncoderModel(network, average=kind == CodeKind.CLASS).eval()
     main, encoded = _trace(graph, encoder, preprocess, dim, code_name, side, opset)
+    make_portable(main)
+    make_portable(encoded)
+    add_size_check(main, INPUT_NAME, preprocess.multiple_of)
     _set_conditioned_metadata(main, encoded, header, direction, preprocess, encoder_path)
     parity = _parity(graph, encoder, main, encoded, preprocess, dim, code_name, side)
     check_parity(parity, tolerance, "input")

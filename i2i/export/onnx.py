@@ -29,6 +29,7 @@ import torch
 from i2i.checkpoint import load_checkpoint
 from i2i.errors import I2IError
 from i2i.export.int8 import QuantizeReport, calibration_files, quantize_int8
+from i2i.export.portable import add_size_check, make_portable
 from i2i.files import atomic_write
 from i2i.inference.codes import code_kind
 from i2i.inference.deployed import InferenceModel
@@ -83,6 +84,8 @@ def export_onnx(model: str | Path, out: str | Path, to: str | None = None, opset
 
     with _spandrel_guard(network, opset):
         proto = _trace(network, preprocess, opset)
+    make_portable(proto)
+    add_size_check(proto, INPUT_NAME, multiple)
     header = dict(checkpoint.header)
     set_metadata(proto, {
         "i2i": json.dumps(header),

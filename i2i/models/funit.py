@@ -75,7 +75,7 @@ class FUNITGenerator(nn.Module):
 
     def forward(self, image: Tensor, class_code: Tensor) -> Tensor:
         content = self.content_encoder(image)
-        return self.decoder(content, class_code.expand(image.shape[0], -1))
+        return self.decoder(content, class_code)  # a (1, class_dim) code broadcasts in AdaIN: no expand to N
 
 
 @dataclass

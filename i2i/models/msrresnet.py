@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.nn import ConvNormAct, PixelShuffleUp, ResBlock, init_weights
+from i2i.nn.interpolation import InterpolateUp
 
 SCALES = (2, 3, 4)
 SLOPE = 0.1   # BasicSR's LeakyReLU slope here (the factory's "lrelu" is the GAN-standard 0.2)
@@ -62,6 +62,7 @@ class MSRResNet(nn.Module):
         self.upsample = nn.ModuleList([PixelShuffleUp(ch, factor, 3, act="none") for factor in factors])
         self.hr = ConvNormAct(ch, ch, 3)
         self.tail = ConvNormAct(ch, config.out_channels, 3)
+        self.base = InterpolateUp(config.in_channels, config.scale, "bilinear")  # F.interpolate's, as a fixed conv
         self.lrelu = nn.LeakyReLU(SLOPE)  # not in place: it is applied to tensors a skip still needs
         init_weights(self, "kaiming")
         for layer in self.modules():
@@ -73,5 +74,4 @@ class MSRResNet(nn.Module):
         for stage in self.upsample:
             h = self.lrelu(stage(h))                               # ×2 (or ×3) per stage
         residual = self.tail(self.lrelu(self.hr(h)))               # (N, out_channels, sH, sW)
-        base = F.interpolate(x, scale_factor=self.config.scale, mode="bilinear", align_corners=False)
-        return residual + base
+        return residual + self.base(x)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from i2i.nn import ConvNormAct, PixelShuffleUp, ResBlock, init_weights
+from i2i.nn.interpolation import InterpolateUp
 
 SCALES = (2, 4, 8)
 UPSAMPLE_SKIPS = ("none", "bicubic", "bilinear")
@@ -84,6 +84,10 @@ class SRResNet(nn.Module):
         self.tail = ConvNormAct(ch, config.out_channels, 9, act="tanh" if config.output == "tanh" else "none",
                                 bias=True)
         init_weights(self, config.init, config.init_gain)
+        # F.interpolate's bicubic/bilinear as a fixed convolution: the same numbers, and an ONNX graph
+        # without a cubic Resize, which OpenCV's DNN importers refuse.
+        self.skip = InterpolateUp(config.in_channels, config.scale, config.upsample_skip) \
+            if config.upsample_skip != "none" else None
         if config.upsample_skip != "none":  # the residual starts at exactly zero: output = interpolation
             nn.init.zeros_(self.tail.conv.weight)
             nn.init.zeros_(self.tail.conv.bias)
@@ -94,6 +98,5 @@ class SRResNet(nn.Module):
         out = self.tail(self.upsample(h))                         # (N, out_channels, sH, sW)
         if self.config.upsample_skip != "none":
             # Input and output share the (x − 0.5)/0.5 normalisation, so the base is exact in this space.
-            out = out + F.interpolate(x, scale_factor=self.config.scale, mode=self.config.upsample_skip,
-                                      align_corners=False)
+            out = out + self.skip(x)
         return out

@@ -22,8 +22,11 @@ from torch import Tensor, nn
 def adaptive_instance_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
     """AdaIN of x (N, C, H, W) with per-sample scale `weight` and shift `bias`, each (N, C)."""
     mean = x.mean(dim=(2, 3), keepdim=True)
-    variance = x.var(dim=(2, 3), keepdim=True, unbiased=False)
-    normalised = (x - mean) / torch.sqrt(variance + eps)
+    centred = x - mean
+    # The biased variance as a mean of squares rather than `x.var`: torch.onnx writes `var` with its
+    # element count taken from the input's shape (Shape ops, which OpenCV's importers refuse).
+    variance = (centred * centred).mean(dim=(2, 3), keepdim=True)
+    normalised = centred / torch.sqrt(variance + eps)
     return normalised * weight[:, :, None, None] + bias[:, :, None, None]
 
 
@@ -60,10 +63,14 @@ class LayerNorm2d(nn.Module):
             self.beta = nn.Parameter(torch.zeros(num_features))
 
     def forward(self, x: Tensor) -> Tensor:
-        flat = x.flatten(1)
-        mean = flat.mean(1).view(-1, 1, 1, 1)
-        std = flat.std(1, unbiased=True).view(-1, 1, 1, 1)
-        x = (x - mean) / (std + self.eps)
+        dims = (1, 2, 3)
+        mean = x.mean(dim=dims, keepdim=True)
+        centred = x - mean
+        # The unbiased σ with the element count summed from the tensor (ones), not read from its shape:
+        # the exported graph then has no Shape op, which OpenCV's DNN importers refuse on a dynamic input.
+        count = (centred * 0 + 1).sum(dim=dims, keepdim=True)
+        std = torch.sqrt((centred * centred).sum(dim=dims, keepdim=True) / (count - 1))
+        x = centred / (std + self.eps)
         if self.affine:
             x = x * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
         return x
