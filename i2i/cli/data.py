@@ -12,7 +12,7 @@ from i2i.hub import catalog
 app = typer.Typer(help="Built-in demo data sets, and downloads of the pix2pix/CycleGAN ones.",
                   no_args_is_help=True)
 
-DEMOS = ("shapes", "stripes", "styles", "classes", "photos", "clip")
+DEMOS = ("shapes", "stripes", "tones", "styles", "classes", "photos", "clip")
 
 
 def _demo_clip(directory: Path, frames: int, height: int, seed: int) -> None:
@@ -43,7 +43,9 @@ def demo(
 ) -> None:
     """Write a built-in data set. `shapes` (pix2pix): paired outline drawings (A) → coloured, shaded
     shapes (B). `stripes` (CycleGAN): unpaired domains `plain` (flat-coloured shapes) and `striped`
-    (the same kind of shapes with zebra-like stripes); its test split is paired for scoring. `styles`
+    (the same kind of shapes with zebra-like stripes); its test split is paired for scoring. `tones`
+    (CycleGAN on real photos): crops of scikit-image's photographs (`photo`) and other crops through
+    a fixed colour grade (`toned`); its test split is paired, from held-out photos. `styles`
     (MUNIT): unpaired domains `outline` (greyscale outlines) and `painted` (shapes in one of 5 colour
     palettes, the style); its test split is paired. `classes` (FUNIT): --num-classes appearance classes
     (background, fill colour, texture) over random shapes, --num-train images each, the last --held-out
@@ -57,6 +59,7 @@ def demo(
     from i2i.data.demo.photos import make_photos
     from i2i.data.demo.shapes import make_shapes
     from i2i.data.demo.stripes import make_stripes
+    from i2i.data.demo.tones import make_tones
     from i2i.data.demo.styles import make_styles
 
     if name == "clip":
@@ -75,7 +78,7 @@ def demo(
         typer.echo(f"wrote classes to {directory}: {num_classes - held_out} training classes, "
                    f"{held_out} held-out classes, {num_train} images each")
         return
-    make = {"shapes": make_shapes, "stripes": make_stripes, "styles": make_styles}[name]
+    make = {"shapes": make_shapes, "stripes": make_stripes, "tones": make_tones, "styles": make_styles}[name]
     try:
         counts = make(directory, seed=seed, num_train=num_train, num_test=num_test, size=size)
     except ValueError as error:
