@@ -13,6 +13,8 @@ no i2i: everything the model needs travels in its `metadata_props`:
   at the bottom and right, exactly like i2i/preprocess.py, and the output cropped back;
 - `i2i.scale` is the output side / input side (super-resolution models).
 
+The int8 (`i2i export --quantize int8`) and fp16 (`--precision fp16`) files work the same way.
+
 Inputs are read with Pillow as 8-bit (EXIF orientation applied; grey is replicated to RGB; alpha is
 composited onto white and written back where the format keeps it). 16-bit colour files, tiling and
 MUNIT/FUNIT models (a second, style/class code input) are `i2i translate`'s job.
@@ -99,8 +101,10 @@ def translate(session: onnxruntime.InferenceSession, contract: dict, images: lis
     """Equal-sized HxWx3 images → translated HxWx3 (× scale), padded to the multiple and cropped back."""
     height, width = images[0].shape[:2]
     batch = np.stack([pad_to_multiple(image, contract["multiple_of"], contract["min_size"]) for image in images])
-    batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)      # N×3×H×W in [0, 1]
-    output = session.run(["translated"], {"image": batch})[0]
+    # float32 for fp32 and int8 files (QDQ: float in and out); a float16 file may take float16 itself.
+    dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+    batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=dtype)            # N×3×H×W in [0, 1]
+    output = session.run(["translated"], {"image": batch})[0].astype(np.float32)
     scale = contract["scale"]
     return [item.transpose(1, 2, 0)[: height * scale, : width * scale] for item in output]
 

@@ -102,3 +102,26 @@ def test_example_refuses_a_model_without_i2i_metadata(tmp_path):
     write_image(tmp_path / "x.png", np.zeros((4, 4, 3)))
     result = run_example(str(tmp_path / "plain.onnx"), str(tmp_path / "x.png"), "--out", str(tmp_path / "o"))
     assert result.returncode != 0 and "no i2i metadata" in result.stderr
+
+
+@pytest.mark.parametrize("variant", ["int8", "fp16"])
+def test_example_runs_the_int8_and_fp16_files_like_i2i_translate(variant, model, inputs, tmp_path):
+    """The files `i2i export --quantize int8` and `--precision fp16` write go through the example as the
+    float32 one does, with the pixels `i2i translate` writes from the same file."""
+    checkpoint = model.with_suffix(".safetensors")
+    if variant == "int8":
+        export_onnx(checkpoint, tmp_path / "m.onnx", quantize="int8", calibration=inputs)
+        graph = tmp_path / "m.int8.onnx"
+    else:
+        from i2i.export.fp16 import export_fp16
+
+        export_fp16(checkpoint, tmp_path / "m.fp16.onnx", photos=inputs)
+        graph = tmp_path / "m.fp16.onnx"
+    result = run_example(str(graph), str(inputs), "--out", str(tmp_path / "example"))
+    assert result.returncode == 0, result.stderr
+    cli = CliRunner().invoke(app, ["translate", str(graph), str(inputs), "--out", str(tmp_path / "i2i")])
+    assert cli.exit_code == 0, cli.output
+    for name in ["a.png", "b.png", "sub/c.jpg", "sub/d.png"]:
+        ours = np.asarray(Image.open(tmp_path / "example" / name), np.int16)
+        theirs = np.asarray(Image.open(tmp_path / "i2i" / name), np.int16)
+        assert np.abs(ours - theirs).max() <= 1, name
