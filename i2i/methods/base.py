@@ -47,9 +47,10 @@ class LogConfig:
     tensorboard: bool = True            # also write TensorBoard events (RUN/events/): metrics, grad norms, samples
     eval_every: int = 0                 # steps between held-out evaluations (0 = off): eval.csv and the best
                                         # checkpoint so far in checkpoints/best.safetensors
-    eval_limit: int = 50                # held-out pairs scored each time (the test split, else val)
-    eval_metric: str = "psnr"           # what "best" means: psnr or ssim (higher is better), l1 (lower);
-                                        # super-resolution: on Y with the border cropped, as `i2i eval`
+    eval_limit: int = 50                # held-out images scored each time (the test split, else val)
+    eval_metric: str = "auto"           # what "best" means, an eval.csv column: auto = psnr with ground truth
+                                        # (MUNIT: guided_psnr; super-resolution: Y-PSNR), else pixel_kid
+                                        # (MUNIT: random_style_pixel_kid); see docs/train.md
 
 
 @dataclass

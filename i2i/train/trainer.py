@@ -321,7 +321,7 @@ class Trainer:
         atomic_write(self.run_dir / "recipe.json", lambda t: t.write_text(json.dumps(to_dict(self.recipe), indent=2)))
 
     def _after_step(self, row: dict[str, float], elapsed: float, speed: float) -> None:
-        """Rank 0's periodic work: the metrics row, sample grids, checkpoints and held-out evaluation."""
+        """Rank 0's periodic work: metrics row, samples, held-out evaluation, then the checkpoint (its state has the best)."""
         recipe, log = self.recipe, self.recipe.log
         if not self.dist.is_main:
             return
@@ -334,13 +334,13 @@ class Trainer:
                 self.console.print(f"step {self.step}/{recipe.steps}  {speed:.2f} it/s  " + _short(row))
         if self.step % log.sample_every == 0:
             self.write_samples()
+        if log.eval_every and self.step % log.eval_every == 0:
+            self.evaluate()
         if self.step % log.checkpoint_every == 0 and self.step < recipe.steps:
             try:
                 self.save()
             except SaveError as error:  # keep training: space may be freed before the next save
                 self.console.print(f"warning: {error}; training goes on and tries again at the next checkpoint")
-        if log.eval_every and self.step % log.eval_every == 0:
-            self.evaluate()
 
     def _close_run(self, finished: bool) -> None:
         """The last samples, evaluation and checkpoint, and how to continue an unfinished run."""
@@ -387,7 +387,7 @@ class Trainer:
         return exported, header
 
     def evaluate(self) -> dict[str, float]:
-        """Score the deployed generator on the held-out pairs, log it, keep the best checkpoint (held_out.py)."""
+        """Score the deployed generator (and D) on held-out data, log it, keep the best checkpoint (held_out.py)."""
         return evaluate_and_keep_best(self)
 
     def save(self, finished: bool = False) -> Path:
