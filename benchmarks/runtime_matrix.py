@@ -14,7 +14,9 @@ with the PyTorch module the graph was exported from:
 - OpenCV DNN 4.x in its own virtual environment (numpy + opencv-python-headless 4.14 only; `make test`
   builds .venv-opencv4), through examples/opencv/translate_opencv.py's load_net/run.
 
-tests/export/test_runtime_matrix.py runs the same code and requires every entry ≤ 1e-4.
+tests/export/test_runtime_matrix.py runs the same code and requires every float32 entry ≤ 1e-4. The
+int8 files of the three single-graph models are added to the table (against PyTorch's float32 output;
+reported, not required).
 """
 
 from __future__ import annotations
@@ -84,6 +86,39 @@ def export_cases(folder: Path) -> list[GraphCase]:
             encoder = CodeEncoderModel(network, average=kind == CodeKind.CLASS).eval()
             cases.append(GraphCase(f"{name} {kind} encoder", report.code_encoder, {"image": references},
                                    encoder(torch.from_numpy(references)).numpy()))
+    return cases
+
+
+def int8_cases(folder: Path) -> list[GraphCase]:
+    """The int8 files (`--quantize int8`) of the single-graph released models, calibrated on 4 crops of
+    scikit-image's photos, with seeded inputs and PyTorch's float32 output: reported, not required
+    (int8 is an approximation: what a runtime does with QDQ is its own business)."""
+    import torch
+    from PIL import Image
+
+    from i2i.checkpoint import load_checkpoint
+    from i2i.data.demo.photos import skimage_data_dir
+    from i2i.export.onnx import export_onnx
+    from i2i.inference.deployed import InferenceModel
+
+    calibration = folder / "calibration"
+    calibration.mkdir(parents=True, exist_ok=True)
+    for name in ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"):
+        Image.open(skimage_data_dir() / name).convert("RGB").resize((128, 96)).save(calibration / f"{name}.png")
+    rng = np.random.default_rng(1)
+    cases = []
+    for name in WEIGHTS[:3]:
+        weights = ROOT / "weights" / f"{name}.safetensors"
+        report = export_onnx(weights, folder / f"{name}.onnx", quantize="int8", calibration=calibration)
+        checkpoint = load_checkpoint(weights)
+        preprocess = checkpoint.preprocess
+        batchnorm = checkpoint.header.get("inference", {}).get("batchnorm", "per_image")
+        network = InferenceModel(checkpoint.generator(report.direction), preprocess, batchnorm).eval()
+        side = max(2 * preprocess.multiple_of, 32 // preprocess.scale)
+        image = rng.random((2, 3, side, side + preprocess.multiple_of)).astype(np.float32)
+        with torch.no_grad():
+            expected = network(torch.from_numpy(image)).numpy()
+        cases.append(GraphCase(f"{name} int8", report.quantized.path, {"image": image}, expected))
     return cases
 
 
@@ -215,8 +250,10 @@ def main() -> None:
     parser.add_argument("--opencv4-python", type=Path, default=DEFAULT_OPENCV4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        cases = run_matrix(export_cases(Path(scratch)), Path(scratch), args.opencv4_python)
+        graphs = export_cases(Path(scratch)) + int8_cases(Path(scratch) / "int8")
+        cases = run_matrix(graphs, Path(scratch), args.opencv4_python)
         text = table(cases, opencv_versions(args.opencv4_python))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("Max |runtime − PyTorch| on [0, 1] outputs (`python benchmarks/runtime_matrix.py`):\n\n"
                         + text + "\n")
     print(text)
