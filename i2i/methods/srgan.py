@@ -21,6 +21,7 @@ LR in [0, 1] — an affine change the first convolution absorbs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -46,6 +47,7 @@ from i2i.models import (
 from i2i.preprocess import Preprocess
 
 STAGES = ("srresnet", "srgan", "both")
+STAGE1_DECAYS = ("linear", "cosine")
 # What the networks see: i2i's own SR models (x − 0.5)/0.5 like every i2i method; the weights of
 # ESRGAN, Real-ESRGAN and BasicSR were trained on pixels in [0, 1] as they are (fine-tune those so).
 INPUT_RANGES = {"minus_one_one": (0.5, 0.5), "zero_one": (0.0, 1.0)}
@@ -86,6 +88,8 @@ class SRGANRecipe(Recipe):
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
     srgan_lr_drop: float = 0.5          # stage 2: lr × 0.1 after this fraction of its steps (10⁵ of 2·10⁵)
     schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(decay_start=1.0))  # stage 1: constant
+    stage1_decay: str = "linear"        # stage 1's decay after schedule.decay_start: linear (i2i's rule) or
+                                        # cosine (half a cosine to 0, BasicSR's short-run choice)
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr_g=1e-4, lr_d=1e-4, beta1=0.9))
     # Eval-mode BatchNorm: the SR network is then a fixed convolution stack, so tiled inference is
     # exact and one image's statistics never change another's colours.
@@ -133,6 +137,8 @@ class SRGAN(Method):
         recipe = self.recipe
         if recipe.stage not in STAGES:
             raise I2IError(f"stage must be one of {', '.join(STAGES)}, got {recipe.stage!r}")
+        if recipe.stage1_decay not in STAGE1_DECAYS:
+            raise I2IError(f"stage1_decay must be one of {', '.join(STAGE1_DECAYS)}, got {recipe.stage1_decay!r}")
         if recipe.pixel_criterion not in ("mse", "l1"):
             raise I2IError(f"pixel_criterion must be mse or l1, got {recipe.pixel_criterion!r}")
         if recipe.image_size % recipe.scale:
@@ -170,16 +176,19 @@ class SRGAN(Method):
                            f"({str(error).splitlines()[0]})") from None
 
     def lr_schedule(self) -> Callable[[int], float]:
-        """Stage 1: constant (the paper), or linear decay after `schedule.decay_start` of its steps when
-        a recipe sets it below 1; stage 2: × 0.1 after `srgan_lr_drop` of its steps (the paper: 10⁵
-        updates at 10⁻⁴, then 10⁵ at 10⁻⁵)."""
+        """Stage 1: constant (the paper), or a decay after `schedule.decay_start` of its steps when a
+        recipe sets it below 1 — linear (the trainer's rule) or, with `stage1_decay = "cosine"`, half a
+        cosine; stage 2: × 0.1 after `srgan_lr_drop` of its steps (the paper: 10⁵ updates at 10⁻⁴, then
+        10⁵ at 10⁻⁵)."""
         switch, steps = self.switch_step, self.recipe.steps
         constant = round(switch * self.recipe.schedule.decay_start)   # stage-1 steps before the decay
         drop = switch + round((steps - switch) * self.recipe.srgan_lr_drop)
+        cosine = self.recipe.stage1_decay == "cosine"
 
         def multiplier(step: int) -> float:
-            if step < switch:  # the trainer's constant-then-linear rule, over stage 1 only
-                return 1.0 - max(0, step + 1 - constant) / (switch - constant + 1)
+            if step < switch:  # over stage 1 only; like the linear rule, the last step is not at exactly 0
+                progress = max(0, step + 1 - constant) / (switch - constant + 1)
+                return 0.5 * (1.0 + math.cos(math.pi * progress)) if cosine else 1.0 - progress
             return 0.1 if step >= drop else 1.0
 
         return multiplier
